@@ -65,7 +65,8 @@ type IndexSpec struct {
 	// Name identifies the index in QueryIndex. Required.
 	Name string `yaml:"name"`
 	// Pattern selects the keys the index covers, as a glob over the key
-	// ("*" any run of bytes, "?" one byte). Required.
+	// ("*" any run of bytes, "?" one UTF-8 character, or one byte where the
+	// key is not valid UTF-8: buntdb's matcher). Required.
 	Pattern string `yaml:"pattern"`
 	// Type is how the value is read. Zero means IndexString.
 	Type IndexType `yaml:"type"`
