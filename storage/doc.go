@@ -24,10 +24,10 @@
 // refuses layer combinations that cannot survive a restart; memory everywhere
 // is allowed and Durability reports it as ephemeral.
 //
-// Open builds a Composite from a valid config: the snapshot store and the app
-// store open at once; the log layer is opened by whoever runs Raft (the node
-// hands the Composite's log factory to dragonboat), because dragonboat owns
-// its lifetime. KV is the plain get/put/delete/scan view of the app layer for
+// Open builds a Composite from a valid config: the snapshot store and the
+// node's app store open at once, each shard replica's app store with OpenApp;
+// the log layer is opened by dragonboat through LogDBFactory, because
+// dragonboat owns its lifetime. KV is the plain get/put/delete/scan view of the app layer for
 // code that wants nothing more (the seed plan's backward-compatibility
 // adapter).
 //

@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/lni/dragonboat/v4/config"
+
 	"github.com/odgm-go/odgm/storage/appdata"
+	"github.com/odgm-go/odgm/storage/raftlog"
 	"github.com/odgm-go/odgm/storage/snapshot"
 )
 
@@ -25,9 +28,8 @@ var ErrClosed = errors.New("storage: closed")
 //     shard's replicated state machine opens a store of its own with OpenApp
 //     (shard-<shard>-<replica>.db), so that shards write, fsync and recover
 //     independently of each other.
-//   - The log layer belongs to the Raft engine: Config().Log says which
-//     backend and where, and the node builds dragonboat's LogDB from it, so
-//     that dragonboat opens and closes it.
+//   - The log layer belongs to the Raft engine: LogDBFactory hands the
+//     configured backend to dragonboat, which opens and closes it.
 //
 // Everything Open and OpenApp opened stays open until Close.
 type Composite struct {
@@ -105,6 +107,18 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (_ *Composite, err er
 		return nil, fmt.Errorf("storage: snapshot_storage: %w", err)
 	}
 	return c, nil
+}
+
+// LogDBFactory returns the configured log layer as dragonboat's LogDB
+// factory: set it as NodeHostConfig.Expert.LogDBFactory. The store it
+// creates lives at the log path (for memory_log, in memory) and is opened and
+// closed by the NodeHost.
+func (c *Composite) LogDBFactory() (config.LogDBFactory, error) {
+	f, err := raftlog.NewFactory(c.cfg.Log.Type, c.cfg.Log.Path, c.cfg.Log.Config)
+	if err != nil {
+		return nil, fmt.Errorf("storage: log_storage: %w", err)
+	}
+	return f, nil
 }
 
 // Config returns the config the composite was opened with, defaults filled.

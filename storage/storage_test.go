@@ -258,3 +258,20 @@ func TestOpenAppPerShard(t *testing.T) {
 		t.Fatalf("OpenApp after Close = %v", err)
 	}
 }
+
+func TestLogDBFactoryFollowsConfig(t *testing.T) {
+	for _, cfg := range []storage.Config{storage.Memory(), storage.Default(t.TempDir())} {
+		c, err := storage.Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := c.LogDBFactory()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "odgm-" + cfg.Log.Type; f.Name() != want {
+			t.Errorf("factory name %q, want %q", f.Name(), want)
+		}
+		c.Close()
+	}
+}

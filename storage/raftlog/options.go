@@ -58,11 +58,14 @@ type Options struct {
 	// SegmentSize is the size in bytes past which append_log starts a new
 	// segment file. Zero means 64 MiB.
 	SegmentSize int64 `yaml:"segment_size"`
-	// BufferSize is the size in bytes of the write buffer in front of the
-	// active segment (append_log). Zero means 1 MiB.
+	// BufferSize is the size in bytes of the write buffer append_log keeps
+	// between Commits to encode a record into (each record is written with
+	// one pwrite; a larger record gets a buffer of its own, not kept). Zero
+	// means 1 MiB.
 	BufferSize int `yaml:"buffer_size"`
-	// CacheSize bounds, in bytes, the read cache of recent entry bodies
-	// (append_log). Zero means 16 MiB.
+	// CacheSize bounds, in bytes of memory, the cache of entries append_log
+	// has read back from disk (for lagging followers). Zero means 16 MiB;
+	// negative is refused.
 	CacheSize int64 `yaml:"cache_size"`
 	// MaxEntries bounds the entries memory_log holds per shard. Zero means
 	// 1,000,000.
@@ -113,8 +116,8 @@ func (o *Options) Validate(backend string) error {
 	if o.FlushIntervalMS < 0 || o.FlushIntervalMS > 10_000 {
 		errs = append(errs, fmt.Errorf("flush_interval_ms: %d is out of range 0..10000", o.FlushIntervalMS))
 	}
-	if o.SegmentSize != 0 && (o.SegmentSize < 1<<20 || o.SegmentSize > 4<<30) {
-		errs = append(errs, fmt.Errorf("segment_size: %d is out of range 1 MiB..4 GiB", o.SegmentSize))
+	if o.SegmentSize != 0 && (o.SegmentSize < 64<<10 || o.SegmentSize > 4<<30) {
+		errs = append(errs, fmt.Errorf("segment_size: %d is out of range 64 KiB..4 GiB", o.SegmentSize))
 	}
 	if o.BufferSize < 0 {
 		errs = append(errs, fmt.Errorf("buffer_size: %d is negative", o.BufferSize))
