@@ -30,6 +30,8 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./storage
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./storage/snapshot
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeID$$' -fuzztime $(FUZZTIME) ./object
+	$(GO) test -run '^$$' -fuzz '^FuzzUpdate$$' -fuzztime $(FUZZTIME) ./shards
 
 examples:
 	@for d in $(EXAMPLES); do echo "== $$d"; $(GO) run ./$$d || exit 1; done

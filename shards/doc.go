@@ -1,0 +1,169 @@
+// Package shards runs ODGM's shards: the replicated state machine of a
+// shard over the application-data layer, the Host that runs replicas on a
+// dragonboat NodeHost, and the protoactor actor tree that supervises them.
+//
+// # Main types
+//
+//   - StateMachine: dragonboat's IOnDiskStateMachine over one replica's
+//     app store (storage.Composite.OpenApp("shard-<shard>-<replica>")).
+//     NewStateMachineFactory makes them.
+//   - Config: per-shard settings (Raft snapshot/compaction/election,
+//     exactly-once bound, snapshot codec, read consistency, export schedule
+//     and retention, secondary indexes); EnsureDefaults and Validate.
+//   - Host: one node's NodeHost, its LogDB built from the storage's log
+//     config (storage.Composite.LogDBFactory), its event Dispatcher. StartReplica,
+//     Propose / ProposeAsync, Read / ReadAsync, Export, Health.
+//   - Queries for Lookup / Host.Read: GetObject, ListObjects, QueryIndex,
+//     GetStats.
+//   - Actors: SupervisorProps (the node's shards supervisor), ShardProps
+//     (one shard: children log, snapshot, data), messages Write, Read,
+//     GetHealth, ExportNow, StartShard, StopShard.
+//   - Supervision: Decide (a pure function) and Strategy, which carries
+//     its decisions out as a protoactor SupervisorStrategy.
+//
+// # Key layout of a shard's app store
+//
+//	o/<class>/<id>/m          object metadata: protobuf odgm.v1.ObjectMeta
+//	o/<class>/<id>/e/<name>   entry value, raw bytes
+//	s/applied                 last applied Raft index, 8 bytes big endian
+//	s/rq                      exactly-once table header: next seq, count (2 x 8 bytes)
+//	s/rq/<request id>         8-byte seq, then protobuf CommandResult (the first result)
+//	s/rs/<seq as 16 hex>      request id (orders the table by apply order)
+//	s/recovering              present only while a snapshot is being loaded
+//
+// Classes, ids and entry names never contain '/' (see package object), so
+// a user index pattern such as "o/account/*/e/balance" covers exactly the
+// "balance" entries of class account and never metadata or state-machine
+// keys. Objects list in the bytewise order of "<id>/".
+//
+// # Apply semantics
+//
+// A Command changes one object. Its version is 0 while it does not exist,
+// 1 after its first write, and +1 for each command that changes something
+// (a command with many puts counts once). Puts are applied, then deletes (a
+// delete wins over a put of the same name); what counts is the net effect:
+// an empty command, deleting missing entries, putting the values already
+// stored, or a put and delete of a name that did not exist change nothing,
+// and return NOOP with the current metadata, nothing written. An object
+// exists from its first write until delete_object, even with no entries
+// left. delete_object removes metadata and entries (NOOP if missing) and
+// may not be combined with puts or deletes; a deleted object starts again
+// at version 1 (there is no tombstone: a CAS on a version read before the
+// deletion can succeed against the re-created object).
+// expected_version, if set, must equal the current version (0: must not
+// exist), else VERSION_MISMATCH with the current metadata and nothing
+// written. created_at and updated_at come from the command's proposed_at
+// (required for a mutating command; Host stamps it if missing), never from
+// the applying node's clock.
+//
+// A command that cannot be decoded, names no object, another class, an
+// invalid id (object.NormalizeID; ids are normalised on apply) or entry
+// name, or has a request id over MaxRequestIDLen gets INVALID and changes
+// nothing. Update never returns an error for bad input (dragonboat would
+// stop the replica); it returns one only when the app store fails.
+//
+// Every Update batch is one app write transaction, which also stores
+// s/applied: Open returns it, so a restart re-applies nothing, and an
+// entry at or below it is skipped if dragonboat ever offers one.
+//
+// # Durability and limits of the app store
+//
+// The app store need not fsync every commit: the Raft log is durable, Open
+// returns the applied index that reached the disk, and dragonboat replays
+// the entries after it; before it compacts the log it takes a snapshot,
+// which calls Sync (an fsync of the app store). The node's
+// app_storage.config.sync_policy (default "always") is therefore a cost,
+// not a need, for shard stores: bench/shardbench -app-sync never measures
+// the difference. (The composite opens every app store with the same
+// policy; a per-store override would be an API of package storage.)
+//
+// An app store that would pass app_storage.config.max_size_mb fails the
+// whole Update: the replica stops (fail-stop) rather than refusing the
+// command, because the limit is node configuration and could differ
+// between replicas, which would make apply non-deterministic.
+//
+// # Exactly-once
+//
+// Dragonboat's client sessions do not work with on-disk state machines, so
+// a command with a request id has its first result remembered, in the same
+// transaction, under s/rq/<id>. A later command with the same id gets that
+// result (of whatever status) and is not applied. The table is bounded by
+// Config.MaxRememberedRequests: each remembered id takes the next sequence
+// number, and when the count passes the bound the lowest sequence numbers
+// (the oldest by apply order) are forgotten. Everything is in the
+// replicated data, so every replica, and a replica restored from a
+// snapshot, decides the same way. A retry after its id was forgotten is
+// applied again: size the bound for the retry horizon.
+//
+// # Snapshots
+//
+// Dragonboat's local snapshots of an on-disk state machine are metadata
+// only, taken after Sync (which fsyncs the app store). Full data is
+// streamed only to a follower that needs it and for exports: SaveSnapshot
+// writes every key of the app store through the snapshot format of
+// storage/snapshot (zstd by default, Config.SnapshotCodec) straight to
+// dragonboat's writer, and RecoverFromSnapshot reads it back; neither holds
+// more than a record and the codec's window in memory.
+//
+// Consistency: buntdb has no MVCC, so SaveSnapshot reads from one read
+// transaction (View) for the whole stream, which holds buntdb's lock: the
+// replica's Update waits while a full snapshot streams. That is the cost;
+// it is paid only when a follower is far behind or on export, never for
+// local snapshots. Because SaveSnapshot runs concurrently with Update, its
+// transaction may start after PrepareSnapshot's index: the stream then
+// holds a state at a later index X' (recorded inside it, in s/applied).
+// That is safe because Update skips entries at or below s/applied: the
+// recovering follower is at X', and the entries between dragonboat's
+// snapshot index and X' are skipped when dragonboat hands them over.
+// (Copying the data in PrepareSnapshot would materialise it; holding the
+// lock from PrepareSnapshot to SaveSnapshot would block apply if
+// dragonboat never called SaveSnapshot.)
+//
+// Crash safety of RecoverFromSnapshot: it first writes s/recovering
+// (fsynced), deletes everything else in transactions of 4096 keys, loads
+// the records in transactions of at most Config.RecoverBatchBytes, and
+// removes the mark only after the stream's trailer has been verified. If
+// the process dies on the way, Open finds the mark, empties the store and
+// returns 0, so that dragonboat (whose received snapshot is recorded in
+// its log) recovers from the snapshot again. A corrupt stream leaves the
+// mark too.
+//
+// Host.Export streams a consistent copy (after a ReadIndex) into the
+// node's snapshot.Store, with header index = the copy's applied index and
+// term 0; the snapshot actor does so every Config.ExportInterval and then
+// applies Config.ExportRetention to the store (the store is node-wide: the
+// same policy applies to the other shards' snapshots in it).
+//
+// # Goroutines
+//
+// Dragonboat calls Open, Update, Sync, PrepareSnapshot and
+// RecoverFromSnapshot on the replica's apply goroutine; SaveSnapshot on a
+// snapshot goroutine, concurrently with Update; Lookup from readers,
+// concurrently with everything. Hooks.Applied runs on the apply goroutine
+// after each committed batch and must not block.
+//
+// The Host owns: the NodeHost; the Dispatcher's goroutine, to which
+// dragonboat's event listener calls only append (never block); one
+// goroutine per ProposeAsync/ReadAsync, which ends when dragonboat
+// completes the request (it always does, at the latest when the replica
+// or NodeHost stops). Close stops the NodeHost, then waits for them.
+//
+// # Actors
+//
+//	shards supervisor (SupervisorProps: restarts shard actors with backoff)
+//	 └─ shard-<id>     (ShardProps) owns the replica: starts it on Started,
+//	     │             re-attaches on restart, stops it on Stopping
+//	     ├─ log        asks dragonboat to reclaim compacted log space on a schedule
+//	     ├─ snapshot   scheduled exports + retention; ExportNow
+//	     └─ data       Read: linearizable (ReadIndex) or stale, on Host goroutines
+//
+// A Write is proposed with ProposeAsync; the completion comes back to the
+// shard actor as a message, which replies to the original sender: the
+// mailbox never waits on Raft, and a completion that arrives after the
+// shard actor restarted is still delivered (same PID). Dragonboat events
+// reach the shard actor as Event messages through the Dispatcher. Failures
+// are decided by Decide (restart with exponential backoff, at most
+// MaxRestarts within Within, then stop or escalate) with an injected clock;
+// a panic drops the message being handled (its sender times out: the write
+// was not acknowledged, and a retry with the same request id is safe).
+package shards

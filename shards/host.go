@@ -1,0 +1,491 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	"github.com/lni/dragonboat/v4/config"
+	"github.com/lni/dragonboat/v4/raftio"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
+	"github.com/odgm-go/odgm/storage"
+	"github.com/odgm-go/odgm/storage/raftlog"
+	"github.com/odgm-go/odgm/storage/snapshot"
+)
+
+// Errors returned by Host methods; test them with errors.Is.
+var (
+	// ErrVersionMismatch: the command's expected version was not the
+	// object's; nothing was written. The result carries the current meta.
+	ErrVersionMismatch = errors.New("shards: version mismatch")
+	// ErrInvalidCommand: the state machine refused the command (bad id,
+	// entry name, class, or an undecodable command); nothing was written.
+	ErrInvalidCommand = errors.New("shards: invalid command")
+	// ErrNotStarted: the shard has no replica on this host.
+	ErrNotStarted = errors.New("shards: shard not started on this host")
+	// ErrAlreadyStarted: StartReplica for a shard already started.
+	ErrAlreadyStarted = errors.New("shards: shard already started on this host")
+	// ErrDirInUse: another Host of this process uses the directory
+	// (dragonboat would panic).
+	ErrDirInUse = errors.New("shards: NodeHost directory in use in this process")
+	// ErrClosed: the Host is closed.
+	ErrClosed = errors.New("shards: host closed")
+	// ErrProposal: the proposal did not complete (timeout, dropped,
+	// rejected, terminated); it may or may not have been applied — retry
+	// with the same request id.
+	ErrProposal = errors.New("shards: proposal not completed")
+)
+
+// HostConfig configures a Host.
+type HostConfig struct {
+	// Dir is dragonboat's NodeHost directory (its flag files and received
+	// snapshots). Required; one Host per directory.
+	Dir string
+	// RaftAddress is this node's Raft address, IPv4 host:port (port 0 is
+	// refused by dragonboat). Required.
+	RaftAddress string
+	// RTTMillisecond is the Raft round trip in milliseconds, the unit of
+	// ElectionRTT and HeartbeatRTT. Zero means 100.
+	RTTMillisecond uint64
+	// Storage is the node's storage; its log config chooses the LogDB and
+	// each replica opens its app store in it. Required. The Host does not
+	// close it.
+	Storage *storage.Composite
+	// Transport replaces dragonboat's TCP transport (e.g. plugin/chan in
+	// tests). Nil means TCP.
+	Transport config.TransportFactory
+	// ProposalTimeout bounds an asynchronous proposal. Zero means 10s.
+	ProposalTimeout time.Duration
+	// Logger receives the Host's warnings. Nil means discarded.
+	Logger *slog.Logger
+	// Now is the clock that stamps commands without proposed_at. Nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Host is one node's Raft engine for shards: a dragonboat NodeHost whose
+// LogDB is the storage's log layer, whose events go to a Dispatcher, and
+// which runs the shards' state machines over their app stores. Its methods
+// are safe for concurrent use.
+type Host struct {
+	cfg  HostConfig
+	nh   *dragonboat.NodeHost
+	disp *Dispatcher
+	logs atomic.Pointer[raftlog.LogDB] // nil for pebble and tan
+
+	wg   sync.WaitGroup // asynchronous proposals and reads
+	stop chan struct{}
+
+	mu struct {
+		sync.Mutex
+		closed   bool
+		replicas map[uint64]*replica
+	}
+}
+
+type replica struct {
+	shardID, replicaID uint64
+	cfg                Config
+	sm                 atomic.Pointer[StateMachine]
+}
+
+var dirs struct {
+	sync.Mutex
+	inUse map[string]bool
+}
+
+// NewHost starts a NodeHost. Close stops it.
+func NewHost(cfg HostConfig) (*Host, error) {
+	if cfg.Dir == "" || cfg.RaftAddress == "" || cfg.Storage == nil {
+		return nil, errors.New("shards: HostConfig needs Dir, RaftAddress and Storage")
+	}
+	if cfg.RTTMillisecond == 0 {
+		cfg.RTTMillisecond = 100
+	}
+	if cfg.ProposalTimeout == 0 {
+		cfg.ProposalTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	dirs.Lock()
+	if dirs.inUse == nil {
+		dirs.inUse = map[string]bool{}
+	}
+	if dirs.inUse[abs] {
+		dirs.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrDirInUse, abs)
+	}
+	dirs.inUse[abs] = true
+	dirs.Unlock()
+	release := func() {
+		dirs.Lock()
+		delete(dirs.inUse, abs)
+		dirs.Unlock()
+	}
+
+	f, err := cfg.Storage.LogDBFactory()
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("shards: %w", err)
+	}
+	h := &Host{cfg: cfg, disp: NewDispatcher(), stop: make(chan struct{})}
+	h.mu.replicas = map[uint64]*replica{}
+	nhc := config.NodeHostConfig{
+		NodeHostDir:         abs,
+		RTTMillisecond:      cfg.RTTMillisecond,
+		RaftAddress:         cfg.RaftAddress,
+		RaftEventListener:   h.disp,
+		SystemEventListener: h.disp,
+	}
+	nhc.Expert.LogDBFactory = &capturingFactory{LogDBFactory: f, h: h}
+	if cfg.Transport != nil {
+		nhc.Expert.TransportFactory = cfg.Transport
+	}
+	nh, err := newNodeHost(nhc)
+	if err != nil {
+		h.disp.Close()
+		release()
+		return nil, fmt.Errorf("shards: start NodeHost: %w", err)
+	}
+	h.nh = nh
+	h.cfg.Dir = abs
+	return h, nil
+}
+
+// newNodeHost turns dragonboat's panics on bad configs into errors.
+func newNodeHost(nhc config.NodeHostConfig) (nh *dragonboat.NodeHost, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("dragonboat panicked: %v", r)
+		}
+	}()
+	return dragonboat.NewNodeHost(nhc)
+}
+
+// capturingFactory remembers the LogDB dragonboat creates, for stats.
+type capturingFactory struct {
+	config.LogDBFactory
+	h *Host
+}
+
+func (f *capturingFactory) Create(c config.NodeHostConfig, cb config.LogDBCallback, d, w []string) (raftio.ILogDB, error) {
+	db, err := f.LogDBFactory.Create(c, cb, d, w)
+	if l, ok := db.(*raftlog.LogDB); ok {
+		f.h.logs.Store(l)
+	}
+	return db, err
+}
+
+// NodeHost is the underlying dragonboat NodeHost (membership changes,
+// leader transfer...). Do not Close it: Close the Host.
+func (h *Host) NodeHost() *dragonboat.NodeHost { return h.nh }
+
+// Events is the Host's event dispatcher.
+func (h *Host) Events() *Dispatcher { return h.disp }
+
+// StartReplica starts the replica replicaID of shardID. members is the
+// initial membership (replica id → Raft address) when the shard is created;
+// pass nil (and join false) to restart a replica that this host ran
+// before, or nil with join true for a replica added by a membership change.
+// cfg is completed with EnsureDefaults and checked with Validate.
+func (h *Host) StartReplica(shardID, replicaID uint64, members map[uint64]string, join bool, cfg Config, opts SMOptions) error {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("shards: shard %d config: %w", shardID, err)
+	}
+	if len(members) == 0 && !join && !h.nh.HasNodeInfo(shardID, replicaID) {
+		return fmt.Errorf("shards: shard %d replica %d was never started here: members are required", shardID, replicaID)
+	}
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := h.mu.replicas[shardID]; ok {
+		h.mu.Unlock()
+		return fmt.Errorf("%w: %d", ErrAlreadyStarted, shardID)
+	}
+	r := &replica{shardID: shardID, replicaID: replicaID, cfg: cfg}
+	h.mu.replicas[shardID] = r
+	h.mu.Unlock()
+
+	base := NewStateMachineFactory(h.cfg.Storage, cfg, opts)
+	create := func(s, rid uint64) smOnDisk {
+		m := base(s, rid).(*StateMachine)
+		r.sm.Store(m)
+		return m
+	}
+	targets := map[uint64]dragonboat.Target{}
+	for id, addr := range members {
+		targets[id] = addr
+	}
+	err := h.nh.StartOnDiskReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	// StopReplica returns before dragonboat has unloaded the replica: a
+	// quick restart waits for it.
+	for i := 0; errors.Is(err, dragonboat.ErrShardAlreadyExist) && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = h.nh.StartOnDiskReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	}
+	if err != nil {
+		h.mu.Lock()
+		delete(h.mu.replicas, shardID)
+		h.mu.Unlock()
+		return fmt.Errorf("shards: start shard %d replica %d: %w", shardID, replicaID, err)
+	}
+	return nil
+}
+
+// StopReplica stops the shard's replica on this host (its data stays).
+func (h *Host) StopReplica(shardID uint64) error {
+	h.mu.Lock()
+	r, ok := h.mu.replicas[shardID]
+	delete(h.mu.replicas, shardID)
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrNotStarted, shardID)
+	}
+	return h.nh.StopReplica(shardID, r.replicaID)
+}
+
+// Running reports whether the shard has a replica started on this host.
+func (h *Host) Running(shardID uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.mu.replicas[shardID]
+	return ok
+}
+
+// StateMachine returns the shard's state machine on this host, if running.
+func (h *Host) StateMachine(shardID uint64) (*StateMachine, bool) {
+	r, ok := h.replica(shardID)
+	if !ok {
+		return nil, false
+	}
+	m := r.sm.Load()
+	return m, m != nil
+}
+
+func (h *Host) replica(shardID uint64) (*replica, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.mu.replicas[shardID]
+	return r, ok
+}
+
+func (h *Host) encode(cmd *odgmv1.Command) ([]byte, error) {
+	if cmd.GetProposedAt() == nil {
+		cmd = proto.Clone(cmd).(*odgmv1.Command)
+		cmd.ProposedAt = timestamppb.New(h.cfg.Now())
+	}
+	return proto.Marshal(cmd)
+}
+
+// Propose replicates cmd and returns its result once applied on this
+// replica. A VERSION_MISMATCH result comes with an error wrapping
+// ErrVersionMismatch, INVALID with ErrInvalidCommand. A command without
+// proposed_at is stamped with the Host's clock.
+func (h *Host) Propose(ctx context.Context, shardID uint64, cmd *odgmv1.Command) (*odgmv1.CommandResult, error) {
+	if _, ok := h.replica(shardID); !ok {
+		return nil, fmt.Errorf("%w: %d", ErrNotStarted, shardID)
+	}
+	data, err := h.encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := h.withDeadline(ctx)
+	defer cancel()
+	res, err := h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	return decodeResult(res.Data)
+}
+
+func decodeResult(data []byte) (*odgmv1.CommandResult, error) {
+	var out odgmv1.CommandResult
+	if err := proto.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("shards: undecodable result: %w", err)
+	}
+	return &out, ResultError(&out)
+}
+
+// ResultError maps a result's status to an error: nil for APPLIED and
+// NOOP, ErrVersionMismatch, ErrInvalidCommand.
+func ResultError(r *odgmv1.CommandResult) error {
+	switch r.GetStatus() {
+	case odgmv1.CommandStatus_COMMAND_STATUS_APPLIED, odgmv1.CommandStatus_COMMAND_STATUS_NOOP:
+		return nil
+	case odgmv1.CommandStatus_COMMAND_STATUS_VERSION_MISMATCH:
+		return fmt.Errorf("%w: %s", ErrVersionMismatch, r.GetMessage())
+	case odgmv1.CommandStatus_COMMAND_STATUS_INVALID:
+		return fmt.Errorf("%w: %s", ErrInvalidCommand, r.GetMessage())
+	}
+	return fmt.Errorf("shards: unknown result status %v", r.GetStatus())
+}
+
+// ProposeAsync replicates cmd without waiting: done is called exactly once,
+// on a goroutine owned by the Host, with what Propose would have returned.
+// done must not block. Close waits for every pending done.
+func (h *Host) ProposeAsync(shardID uint64, cmd *odgmv1.Command, done func(*odgmv1.CommandResult, error)) error {
+	if _, ok := h.replica(shardID); !ok {
+		return fmt.Errorf("%w: %d", ErrNotStarted, shardID)
+	}
+	data, err := h.encode(cmd)
+	if err != nil {
+		return err
+	}
+	if !h.addTask() {
+		return ErrClosed
+	}
+	rs, err := h.nh.Propose(h.nh.GetNoOPSession(shardID), data, h.cfg.ProposalTimeout)
+	if err != nil {
+		h.wg.Done()
+		return fmt.Errorf("%w: %w", ErrProposal, err)
+	}
+	go func() {
+		defer h.wg.Done()
+		defer rs.Release()
+		// dragonboat always completes a request: applied, timed out, or
+		// terminated when the replica or the NodeHost stops.
+		r := <-rs.ResultC()
+		switch {
+		case r.Completed():
+			done(decodeResult(r.GetResult().Data))
+		case r.Timeout():
+			done(nil, fmt.Errorf("%w: %w", ErrProposal, dragonboat.ErrTimeout))
+		default:
+			done(nil, fmt.Errorf("%w: %s", ErrProposal, requestOutcome(r)))
+		}
+	}()
+	return nil
+}
+
+func requestOutcome(r dragonboat.RequestResult) string {
+	switch {
+	case r.Terminated():
+		return "terminated"
+	case r.Dropped():
+		return "dropped"
+	case r.Rejected():
+		return "rejected"
+	case r.Aborted():
+		return "aborted"
+	}
+	return "not completed"
+}
+
+func (h *Host) addTask() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// Read serves query q (see Lookup) from the shard's replica on this host:
+// with Linearizable through ReadIndex, with Stale from the local state at
+// once; "" means the shard's ReadConsistency.
+func (h *Host) Read(ctx context.Context, shardID uint64, q any, c Consistency) (any, error) {
+	r, ok := h.replica(shardID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrNotStarted, shardID)
+	}
+	if c == "" {
+		c = r.cfg.ReadConsistency
+	}
+	if c == Stale {
+		return h.nh.StaleRead(shardID, q)
+	}
+	ctx, cancel := h.withDeadline(ctx)
+	defer cancel()
+	return h.nh.SyncRead(ctx, shardID, q)
+}
+
+// withDeadline gives ctx the Host's ProposalTimeout if it has no deadline
+// (dragonboat's Sync calls require one).
+func (h *Host) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, h.cfg.ProposalTimeout)
+}
+
+// ReadAsync is Read without waiting: done is called once on a goroutine
+// owned by the Host (see ProposeAsync).
+func (h *Host) ReadAsync(ctx context.Context, shardID uint64, q any, c Consistency, done func(any, error)) error {
+	if !h.addTask() {
+		return ErrClosed
+	}
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-h.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		done(h.Read(ctx, shardID, q, c))
+	}()
+	return nil
+}
+
+// Export streams a consistent copy of the replica's data on this host into
+// the node's snapshot store, after a ReadIndex (so it holds every write
+// acknowledged before the call). The snapshot's index is the applied index
+// of the copy; its term is 0.
+func (h *Host) Export(ctx context.Context, shardID uint64) (snapshot.Meta, error) {
+	if _, ok := h.replica(shardID); !ok {
+		return snapshot.Meta{}, fmt.Errorf("%w: %d", ErrNotStarted, shardID)
+	}
+	ctx, cancel := h.withDeadline(ctx)
+	defer cancel()
+	v, err := h.nh.SyncRead(ctx, shardID, &exportQuery{ctx: ctx, store: h.cfg.Storage.Snapshots()})
+	if err != nil {
+		return snapshot.Meta{}, err
+	}
+	return v.(snapshot.Meta), nil
+}
+
+// Close stops the NodeHost (which completes every pending proposal), waits
+// for the Host's goroutines, and stops the dispatcher. A second Close
+// returns ErrClosed.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	h.mu.closed = true
+	h.mu.replicas = map[uint64]*replica{}
+	h.mu.Unlock()
+	close(h.stop)
+	h.nh.Close()
+	h.wg.Wait()
+	h.disp.Close()
+	dirs.Lock()
+	delete(dirs.inUse, h.cfg.Dir)
+	dirs.Unlock()
+	return nil
+}
