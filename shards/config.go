@@ -79,6 +79,16 @@ type Config struct {
 	// fields get that type's defaults).
 	ExportRetention snapshot.Retention `yaml:"export_retention"`
 
+	// AppSync is how the replica's app store reaches the disk. Zero means
+	// never: commits are not fsynced one by one; Sync fsyncs the store, and
+	// dragonboat calls it before every snapshot, that is before the log
+	// entries behind the store's state may be compacted. A crash loses no
+	// acknowledged write: the Raft log holds every entry applied since the
+	// last Sync and they are applied again (exactly once: the applied index
+	// is stored with the data). "always" fsyncs every Update batch instead:
+	// no replay after a crash, at the cost of a second fsync per batch.
+	AppSync appdata.SyncPolicy `yaml:"app_sync"`
+
 	// Indexes are secondary indexes of the shard's app store, created when
 	// a replica opens. Patterns are over the key layout (see the package
 	// doc), e.g. "o/account/*/e/balance".
@@ -113,6 +123,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.ReadConsistency == "" {
 		c.ReadConsistency = Linearizable
+	}
+	if c.AppSync == "" {
+		c.AppSync = appdata.SyncNever
 	}
 	for i := range c.Indexes {
 		if c.Indexes[i].Type == "" {
@@ -156,6 +169,11 @@ func (c *Config) Validate() error {
 	case Linearizable, Stale:
 	default:
 		add("read_consistency: %q is not one of linearizable, stale", c.ReadConsistency)
+	}
+	switch c.AppSync {
+	case appdata.SyncNever, appdata.SyncEverySecond, appdata.SyncAlways:
+	default:
+		add("app_sync: %q is not one of never, every_second, always", c.AppSync)
 	}
 	if c.ExportInterval < 0 {
 		add("export_interval: %v is negative", c.ExportInterval)

@@ -71,11 +71,14 @@
 // The app store need not fsync every commit: the Raft log is durable, Open
 // returns the applied index that reached the disk, and dragonboat replays
 // the entries after it; before it compacts the log it takes a snapshot,
-// which calls Sync (an fsync of the app store). The node's
-// app_storage.config.sync_policy (default "always") is therefore a cost,
-// not a need, for shard stores: bench/shardbench -app-sync never measures
-// the difference. (The composite opens every app store with the same
-// policy; a per-store override would be an API of package storage.)
+// which calls Sync (an fsync of the app store). Shard stores are therefore
+// opened with Config.AppSync (default never, overriding the node's
+// app_storage sync_policy through storage.WithSyncPolicy): one fsync per
+// Update batch (the log's) instead of two. A process crash loses nothing
+// (the page cache survives it); a power loss may leave the store's tail,
+// written after the last Sync, torn, which appdata trims on open, and the
+// entries it held are applied again from the log. Set AppSync "always" to
+// fsync every batch instead; bench/shardbench -app-sync measures both.
 //
 // An app store that would pass app_storage.config.max_size_mb fails the
 // whole Update: the replica stops (fail-stop) rather than refusing the

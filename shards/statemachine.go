@@ -111,7 +111,7 @@ func (s *StateMachine) AppliedIndex() uint64 { return s.applied.Load() }
 // RecoverFromSnapshot is emptied and Open returns 0, so that dragonboat
 // recovers again from the snapshot it had received.
 func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
-	st, err := s.comp.OpenApp(s.name)
+	st, err := s.comp.OpenApp(s.name, storage.WithSyncPolicy(s.cfg.AppSync))
 	// A replica restarted right after StopReplica may find its previous
 	// instance still closing the store: wait for it, briefly.
 	for i := 0; errors.Is(err, storage.ErrInUse) && i < 500; i++ {
@@ -120,7 +120,7 @@ func (s *StateMachine) Open(stopc <-chan struct{}) (uint64, error) {
 			return 0, sm.ErrOpenStopped
 		case <-time.After(10 * time.Millisecond):
 		}
-		st, err = s.comp.OpenApp(s.name)
+		st, err = s.comp.OpenApp(s.name, storage.WithSyncPolicy(s.cfg.AppSync))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("shards: open state machine %d/%d: %w", s.shardID, s.replicaID, err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/lni/dragonboat/v4/config"
@@ -127,20 +128,36 @@ func (c *Composite) Config() Config { return c.cfg }
 // App is the node's own app store (named DefaultApp).
 func (c *Composite) App() appdata.Store { return c.app }
 
+// AppOption adjusts the options of one app store opened by OpenApp.
+type AppOption func(*appdata.Options)
+
+// WithSyncPolicy overrides the configured sync policy for one store: the
+// replicated state machine fsyncs its store itself (Sync, before the Raft
+// log behind it may be compacted) and opens it with SyncNever.
+func WithSyncPolicy(p appdata.SyncPolicy) AppOption {
+	return func(o *appdata.Options) { o.SyncPolicy = p }
+}
+
 // OpenApp opens (creating it if needed) the app store called name: a
 // buntdb file name+".db" under the app path, or a fresh in-memory store for
-// the memory type. The composite closes it on Close; closing it earlier is
-// allowed, and then the name may be opened again.
-func (c *Composite) OpenApp(name string) (appdata.Store, error) {
+// the memory type, with the configured app options adjusted by opts. The
+// composite closes it on Close; closing it earlier is allowed, and then the
+// name may be opened again.
+func (c *Composite) OpenApp(name string, opts ...AppOption) (appdata.Store, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	o := c.cfg.App.Config
+	o.Indexes = slices.Clone(o.Indexes)
+	for _, f := range opts {
+		f(&o)
 	}
 	if err := c.reserveApp(name); err != nil {
 		return nil, err
 	}
 	// Opening reads the whole file: done outside the lock, under the
 	// reservation.
-	s, err := appdata.Open(c.cfg.App.Type, c.appPath(name), c.cfg.App.Config)
+	s, err := appdata.Open(c.cfg.App.Type, c.appPath(name), o)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {

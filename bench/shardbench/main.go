@@ -53,7 +53,7 @@ func main() {
 	backends := flag.String("backends", "append_log,kv_log,pebble", "log backends to measure")
 	writersFlag := flag.String("writers", "1,16,256", "concurrent writer counts")
 	valueSize := flag.Int("value", 128, "bytes per written value")
-	appSync := flag.String("app-sync", "always", "sync_policy of the shards' app stores (always, every_second, never)")
+	appSync := flag.String("app-sync", "never", "shards.Config.AppSync: fsync policy of the shards' app stores (never = by Sync before compaction, every_second, always)")
 	md := flag.String("markdown", "", "append the table to this Markdown file")
 	dir := flag.String("dir", "", "scratch directory (default: a new temporary one)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -259,10 +259,9 @@ func newODGM(dir, logType string, value []byte, appSync appdata.SyncPolicy) (*od
 	}
 	members := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
 	o := &odgm{value: value}
-	cfg := shards.Config{Class: "bench", SnapshotEntries: 10000, CompactionOverhead: 1000}
+	cfg := shards.Config{Class: "bench", SnapshotEntries: 10000, CompactionOverhead: 1000, AppSync: appSync}
 	for i := 0; i < 3; i++ {
 		sc := storage.Config{Log: storage.LogConfig{Type: logType}}
-		sc.App.Config.SyncPolicy = appSync
 		sc.EnsureDefaults()
 		sc.ResolvePaths(filepath.Join(dir, fmt.Sprint("n", i), "data"))
 		comp, err := storage.Open(context.Background(), sc)
