@@ -54,6 +54,8 @@ check-generated:
 
 bench:
 	$(GO) run ./bench/storagebench -markdown BENCHMARKS.md
+	$(GO) run ./bench/shardbench -markdown BENCHMARKS.md
 
 bench-quick:
 	$(GO) run ./bench/storagebench -quick
+	$(GO) run ./bench/shardbench -quick
