@@ -76,10 +76,14 @@ type appendLog struct {
 
 	cache    *entryCache
 	prealloc *preallocator // nil when preallocation is off
+	// ends maps a segment number to where its records end, as the next
+	// segment's checkpoint says: filled and checked during recovery.
+	ends map[uint32]int64
 
-	segmentsDeleted atomic.Uint64
-	diskReclaimed   atomic.Uint64
-	syncs           atomic.Uint64 // fdatasync calls on segments
+	segmentsDeleted  atomic.Uint64
+	segmentsRecycled atomic.Uint64
+	diskReclaimed    atomic.Uint64
+	syncs            atomic.Uint64 // fdatasync calls on segments
 
 	stop chan struct{} // closed by Close to stop the batch syncer
 	done chan struct{} // closed by the batch syncer when it returns
@@ -113,6 +117,9 @@ func openAppendLog(dir string, opts Options) (*appendLog, error) {
 	}
 	if !opts.DisablePreallocation && opts.SyncPolicy != SyncNone {
 		l.prealloc = newPreallocator(dir, opts.SegmentSize)
+		if l.active.size >= opts.SegmentSize/2 {
+			l.prealloc.request()
+		}
 	}
 	return l, nil
 }
@@ -139,6 +146,8 @@ func (l *appendLog) recover() error {
 		seqs = append(seqs, uint32(seq))
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	l.ends = map[uint32]int64{}
+	defer func() { l.ends = nil }()
 	for i, seq := range seqs {
 		s := &segment{seq: seq, path: filepath.Join(l.dir, segmentName(seq)), maxIdx: map[Node]uint64{}}
 		f, err := os.OpenFile(s.path, os.O_RDWR, 0)
@@ -149,6 +158,13 @@ func (l *appendLog) recover() error {
 		l.mu.segs = append(l.mu.segs, s)
 		if err := l.replay(s, i == len(seqs)-1); err != nil {
 			return err
+		}
+	}
+	// A segment's replay stops at the first thing that is not one of its
+	// records; the next segment's checkpoint says where that should be.
+	for _, s := range l.mu.segs[:max(len(l.mu.segs)-1, 0)] {
+		if end, ok := l.ends[s.seq]; ok && end != s.size {
+			return &CorruptError{File: s.path, Offset: s.size, Reason: fmt.Sprintf("records end at offset %d, but the next segment's checkpoint says %d", s.size, end)}
 		}
 	}
 	if len(l.mu.segs) == 0 {
@@ -163,7 +179,7 @@ func (l *appendLog) recover() error {
 		// A crash came between creating this segment and writing its
 		// checkpoint: write it now, or deleting the older segments would
 		// lose metadata.
-		if err := l.writeCheckpointLocked(l.active); err != nil {
+		if err := l.writeCheckpointLocked(l.active, l.mu.segs[len(l.mu.segs)-2]); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 		if err := fdatasync(l.active.f); err != nil {
@@ -195,7 +211,7 @@ func (l *appendLog) replay(s *segment, newest bool) error {
 		if err == nil && isZero(h) {
 			// The unused tail of a preallocated segment, unless a record
 			// follows (then the zeros are damage).
-			good, at, err := hasRecordAfter(s.f, off+1)
+			good, at, err := hasRecordAfter(s.f, off+1, s.seq)
 			if err != nil {
 				return fmt.Errorf("raftlog: %w", err)
 			}
@@ -210,7 +226,7 @@ func (l *appendLog) replay(s *segment, newest bool) error {
 		var crc uint32
 		if err != nil {
 			reason = fmt.Sprintf("short header (%d bytes)", n)
-		} else if sz, c, ok := header(h); !ok {
+		} else if sz, c, ok := header(h, s.seq); !ok {
 			reason = "bad header checksum"
 		} else {
 			size, crc = sz, c
@@ -231,13 +247,17 @@ func (l *appendLog) replay(s *segment, newest bool) error {
 			off += headerSize + int64(size)
 			continue
 		}
-		if !newest {
-			return &CorruptError{File: s.path, Offset: off, Reason: reason}
-		}
-		if good, at, err := hasRecordAfter(s.f, off+1); err != nil {
+		if good, at, err := hasRecordAfter(s.f, off+1, s.seq); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		} else if good {
 			return &CorruptError{File: s.path, Offset: off, Reason: fmt.Sprintf("%s, with a valid record after it at offset %d", reason, at)}
+		}
+		if !newest {
+			// The bytes a recycled file held before: the end of this
+			// segment's records, which recover checks against the next
+			// segment's checkpoint.
+			s.preallocated = true
+			break
 		}
 		// A torn tail: the write in flight when the process died.
 		if err := s.f.Truncate(off); err != nil {
@@ -289,6 +309,10 @@ func (l *appendLog) applyRecord(s *segment, off int64, payload []byte) error {
 			x.state, x.hasState = o.state, o.hasState
 			x.saveSnapshot(o.snapshot)
 			x.boot, x.hasBoot = o.bootstrap, o.hasBoot
+		case opSegmentEnd:
+			if l.ends != nil {
+				l.ends[uint32(o.node.ShardID)] = int64(o.index)
+			}
 		case opCompact:
 			// Recorded capped at the last index of its time; entries up to
 			// it may have left with deleted segments.
@@ -332,7 +356,8 @@ func (l *appendLog) rotateLocked() error {
 			return err
 		}
 	}
-	s, err := l.createSegment(l.active.seq + 1)
+	prev := l.active
+	s, err := l.createSegment(prev.seq + 1)
 	if err != nil {
 		return err
 	}
@@ -340,22 +365,22 @@ func (l *appendLog) rotateLocked() error {
 	l.mu.segs = append(l.mu.segs, s)
 	l.active = s
 	l.mu.Unlock()
-	return l.writeCheckpointLocked(s)
+	return l.writeCheckpointLocked(s, prev)
 }
 
-// writeCheckpointLocked writes every replica's metadata at the start of
-// the empty segment s. Called with wmu held, or during recovery.
-func (l *appendLog) writeCheckpointLocked(s *segment) error {
+// writeCheckpointLocked writes, at the start of the empty segment s, where
+// the records of prev (the segment before it) end, and every replica's
+// metadata. Called with wmu held, or during recovery.
+func (l *appendLog) writeCheckpointLocked(s, prev *segment) error {
 	l.enc.reset()
+	l.enc.segmentEnd(prev.seq, prev.size)
 	l.mu.RLock()
 	for n, x := range l.mu.nodes {
 		l.enc.checkpoint(n, x)
 	}
 	l.mu.RUnlock()
-	if len(l.enc.buf) == headerSize {
-		return nil
-	}
 	rec := l.enc.finish()
+	seal(rec, s.seq)
 	if _, err := s.f.WriteAt(rec, s.size); err != nil {
 		return err
 	}
@@ -460,12 +485,16 @@ func (l *appendLog) writeLocked(b *Batch, e *encoder, rec []byte) (uint64, error
 	}
 	s := l.active
 	off := s.size
+	seal(rec, s.seq)
 	if _, err := s.f.WriteAt(rec, off); err != nil {
 		l.failed = fmt.Errorf("raftlog: write %s: %w", s.path, err)
 		return 0, l.failed
 	}
 	s.size += int64(len(rec))
 	l.writeSeq++
+	if l.prealloc != nil && s.size >= l.opts.SegmentSize/2 {
+		l.prealloc.request() // the next segment will be needed soon
+	}
 
 	l.mu.Lock()
 	ai := 0
@@ -650,9 +679,12 @@ func (l *appendLog) Nodes() []Node {
 type DiskStats struct {
 	Segments        int    // segment files on disk
 	Bytes           int64  // their total size
-	SegmentsDeleted uint64 // deleted by Reclaim since Open
-	BytesReclaimed  uint64 // their total size
-	Syncs           uint64 // fdatasync calls since Open
+	SegmentsDeleted uint64 // given up by Reclaim since Open: deleted or recycled
+	// SegmentsRecycled counts those kept as the spare for a later segment
+	// (their disk space stays in use, as one preallocated segment).
+	SegmentsRecycled uint64
+	BytesReclaimed   uint64 // the bytes of records in the segments given up
+	Syncs            uint64 // fdatasync calls since Open
 }
 
 // Disk returns the file counters of an append_log store, false for other
@@ -664,7 +696,7 @@ func Disk(s Store) (DiskStats, bool) {
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	d := DiskStats{Segments: len(l.mu.segs), SegmentsDeleted: l.segmentsDeleted.Load(), BytesReclaimed: l.diskReclaimed.Load(), Syncs: l.syncs.Load()}
+	d := DiskStats{Segments: len(l.mu.segs), SegmentsDeleted: l.segmentsDeleted.Load(), SegmentsRecycled: l.segmentsRecycled.Load(), BytesReclaimed: l.diskReclaimed.Load(), Syncs: l.syncs.Load()}
 	for _, s := range l.mu.segs {
 		d.Bytes += s.size
 	}
@@ -720,9 +752,18 @@ func (l *appendLog) Reclaim() error {
 	l.mu.Unlock()
 	var errs []error
 	for _, s := range victims {
-		errs = append(errs, s.f.Close(), os.Remove(s.path))
 		l.segmentsDeleted.Add(1)
 		l.diskReclaimed.Add(uint64(s.size))
+		// A full-size segment becomes the spare, if none is ready: its
+		// blocks are allocated and written, so the next segment gets the
+		// fast fdatasync without writing zeros first.
+		if l.prealloc != nil {
+			if st, err := s.f.Stat(); err == nil && st.Size() >= l.opts.SegmentSize && l.prealloc.offer(s.f, s.path) {
+				l.segmentsRecycled.Add(1)
+				continue
+			}
+		}
+		errs = append(errs, s.f.Close(), os.Remove(s.path))
 	}
 	errs = append(errs, syncDir(l.dir))
 	if err := errors.Join(errs...); err != nil {

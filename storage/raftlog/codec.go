@@ -13,7 +13,10 @@ import (
 //
 //	[0:4)  payload length, little endian (never 0)
 //	[4:8)  CRC32C of the payload
-//	[8:12) CRC32C of bytes [0:8): a damaged length is caught before it is used
+//	[8:12) CRC32C of bytes [0:8) followed by the segment's sequence number
+//	       (4 bytes, little endian): a damaged length is caught before it is
+//	       used, and a record left in a recycled file by the segment that
+//	       used it before is no record of this one
 //
 // The payload is a sequence of operations, each
 //
@@ -22,7 +25,10 @@ import (
 // with the body by kind: append: first index, count, then count times
 // (length, pb.Entry bytes); hard state, snapshots, bootstrap: (length,
 // protobuf bytes); truncate and compact: the index; remove: nothing;
-// checkpoint: compacted index, flags, then the present records.
+// checkpoint: compacted index, flags, then the present records; segment
+// end (shard = the previous segment's number, replica 0): the offset where
+// that segment's records end, so that replay can tell damage to its last
+// record from the recycled bytes after it.
 const headerSize = 12
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -122,18 +128,38 @@ func (e *encoder) checkpoint(n Node, x *nodeIndex[pos]) {
 	e.message(&x.boot)
 }
 
-// finish fills the header and returns the record.
+// segmentEnd records that segment prev's records end at offset end.
+func (e *encoder) segmentEnd(prev uint32, end int64) {
+	e.buf = append(e.buf, byte(opSegmentEnd))
+	e.uvarint(uint64(prev))
+	e.uvarint(0)
+	e.uvarint(uint64(end))
+}
+
+// finish fills the header's length and payload CRC and returns the record;
+// seal completes it for the segment it goes to.
 func (e *encoder) finish() []byte {
 	p := e.buf[headerSize:]
 	binary.LittleEndian.PutUint32(e.buf[0:4], uint32(len(p)))
 	binary.LittleEndian.PutUint32(e.buf[4:8], crc32.Checksum(p, castagnoli))
-	binary.LittleEndian.PutUint32(e.buf[8:12], crc32.Checksum(e.buf[0:8], castagnoli))
 	return e.buf
 }
 
-// header checks a record header and returns the payload length and CRC.
-func header(h []byte) (n uint32, crc uint32, ok bool) {
-	if crc32.Checksum(h[0:8], castagnoli) != binary.LittleEndian.Uint32(h[8:12]) {
+// seal sets the header checksum of rec for segment seg.
+func seal(rec []byte, seg uint32) {
+	binary.LittleEndian.PutUint32(rec[8:12], headerCRC(rec, seg))
+}
+
+func headerCRC(h []byte, seg uint32) uint32 {
+	var s [4]byte
+	binary.LittleEndian.PutUint32(s[:], seg)
+	return crc32.Update(crc32.Checksum(h[0:8], castagnoli), castagnoli, s[:])
+}
+
+// header checks the header of a record of segment seg and returns the
+// payload length and CRC.
+func header(h []byte, seg uint32) (n uint32, crc uint32, ok bool) {
+	if headerCRC(h, seg) != binary.LittleEndian.Uint32(h[8:12]) {
 		return 0, 0, false
 	}
 	n = binary.LittleEndian.Uint32(h[0:4])
@@ -220,7 +246,7 @@ func (d *decoder) next(o *decodedOp) bool {
 		d.message(&o.snapshot)
 	case opBootstrap:
 		d.message(&o.bootstrap)
-	case opTruncate, opCompact:
+	case opTruncate, opCompact, opSegmentEnd:
 		o.index = d.uvarint()
 	case opRemove:
 	case opCheckpoint:

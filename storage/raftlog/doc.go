@@ -44,9 +44,9 @@
 //     back the segments after its oldest live entry.
 //
 //     Segments are preallocated (unless disable_preallocation, or with
-//     sync_policy none): a background goroutine keeps one spare file of
-//     segment_size zero bytes, written and fsynced, and rotation renames it
-//     into place, so records overwrite allocated blocks and each fdatasync
+//     sync_policy none): once the active segment is half full, a background
+//     goroutine writes one spare file of segment_size zero bytes, fsynced,
+//     and rotation renames it into place, so records overwrite allocated blocks and each fdatasync
 //     has no file-size change to journal (up to 1.8 times the fsyncs a
 //     second here; see prealloc.go and BENCHMARKS.md). A segment that grew
 //     by appending (the first after Open, or when the spare was late) is

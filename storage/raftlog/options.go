@@ -68,8 +68,8 @@ type Options struct {
 	// negative is refused.
 	CacheSize int64 `yaml:"cache_size"`
 	// DisablePreallocation makes append_log grow segments by appending.
-	// By default it keeps a spare segment ready, SegmentSize zero bytes
-	// written and fsynced in the background, so that appends overwrite
+	// By default, once the active segment is half full, it prepares the
+	// next one in the background (SegmentSize zero bytes, fsynced), so that appends overwrite
 	// allocated blocks and each fdatasync has no file-size change to
 	// journal (1.2 to 1.8 times the fsyncs a second measured here), at the
 	// cost of writing every segment twice. No effect with SyncNone.

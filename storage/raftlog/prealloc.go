@@ -16,8 +16,14 @@ import (
 // written does not. Measured here with batches of 2.5 KB, that is 1.8 times
 // as many fdatasyncs a second (1.2 times at 40 KB). So append_log keeps a
 // spare segment ready: a file of SegmentSize zero bytes, fsynced, written by
-// a background goroutine. Rotation renames the spare into place, and records
-// then overwrite zeros.
+// a background goroutine once the active segment is half full (so an idle
+// or small node never writes one, and a node starting up does not compete
+// with its first fsyncs). Rotation renames the spare into place, and
+// records then overwrite zeros. The zeros are fsynced every 4 MiB, so that
+// no single flush holds the disk for long.
+//
+// Segments given up after compaction are recycled as the spare when none is
+// ready, so a busy node writes zeros only until its first compaction.
 //
 // On replay an all-zero record header ends a segment's records: a spare's
 // unused tail. Damage that happens to be zeros is still caught: the rest of
@@ -25,8 +31,12 @@ import (
 // finding one is corruption.
 
 // spareName is the spare segment's file name while it waits in the
-// directory: not a segment name, so replay never reads it.
-const spareName = "spare.prealloc"
+// directory, and prepName the name of one being written: not segment
+// names, so replay never reads them.
+const (
+	spareName = "spare.prealloc"
+	prepName  = "spare.prealloc.tmp"
+)
 
 // preallocator prepares one spare segment at a time.
 type preallocator struct {
@@ -38,6 +48,7 @@ type preallocator struct {
 
 	mu    sync.Mutex
 	ready *os.File // the spare, complete and fsynced; nil if none
+	busy  bool     // the goroutine is writing one
 	err   error    // the last failure to prepare one (the log falls back to appending)
 }
 
@@ -45,8 +56,8 @@ func newPreallocator(dir string, size int64) *preallocator {
 	p := &preallocator{dir: dir, size: size, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// A spare left by a crash may be incomplete: start again.
 	os.Remove(filepath.Join(dir, spareName))
+	os.Remove(filepath.Join(dir, prepName))
 	go p.loop()
-	p.request()
 	return p
 }
 
@@ -62,20 +73,39 @@ func (p *preallocator) request() {
 // The caller fsyncs the directory.
 func (p *preallocator) take(path string) *os.File {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	f := p.ready
-	p.ready = nil
-	p.mu.Unlock()
 	if f == nil {
 		return nil
 	}
-	defer p.request()
+	p.ready = nil
+	// Under the lock: the spare's name must not be given to another file
+	// (offer, the goroutine) before this one has left it.
 	if err := os.Rename(filepath.Join(p.dir, spareName), path); err != nil {
 		f.Close()
 		os.Remove(filepath.Join(p.dir, spareName))
-		p.fail(err)
+		p.err = err
 		return nil
 	}
 	return f
+}
+
+// offer makes the file f at path (a segment given up, its records
+// compacted) the spare, if none is ready or being written, and reports
+// whether it did. Its old records cannot pass for the next segment's: a
+// record header's checksum covers the segment number. The caller fsyncs
+// the directory.
+func (p *preallocator) offer(f *os.File, path string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ready != nil || p.busy {
+		return false
+	}
+	if err := os.Rename(path, filepath.Join(p.dir, spareName)); err != nil {
+		return false
+	}
+	p.ready = f
+	return true
 }
 
 // available reports whether a spare is ready.
@@ -83,12 +113,6 @@ func (p *preallocator) available() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.ready != nil
-}
-
-func (p *preallocator) fail(err error) {
-	p.mu.Lock()
-	p.err = err
-	p.mu.Unlock()
 }
 
 func (p *preallocator) loop() {
@@ -99,30 +123,41 @@ func (p *preallocator) loop() {
 			return
 		case <-p.wake:
 		}
-		if p.available() {
-			continue
-		}
-		f, err := p.prepare()
-		if err != nil {
-			if !errors.Is(err, errStopped) {
-				p.fail(err)
-			}
-			if errors.Is(err, errStopped) {
-				return
-			}
-			continue
-		}
 		p.mu.Lock()
-		p.ready = f
+		if p.ready != nil {
+			p.mu.Unlock()
+			continue
+		}
+		p.busy = true
 		p.mu.Unlock()
+		f, err := p.prepare()
+		p.mu.Lock()
+		p.busy = false
+		if err == nil {
+			// Complete: it takes the spare's name (nothing holds that
+			// name while busy was set: offer refuses then).
+			if err = os.Rename(filepath.Join(p.dir, prepName), filepath.Join(p.dir, spareName)); err == nil {
+				p.ready = f
+			} else {
+				f.Close()
+				os.Remove(filepath.Join(p.dir, prepName))
+			}
+		}
+		if err != nil && !errors.Is(err, errStopped) {
+			p.err = err
+		}
+		p.mu.Unlock()
+		if errors.Is(err, errStopped) {
+			return
+		}
 	}
 }
 
 var errStopped = errors.New("raftlog: stopped")
 
-// prepare writes a spare: SegmentSize zero bytes, fsynced.
+// prepare writes a spare under prepName: SegmentSize zero bytes, fsynced.
 func (p *preallocator) prepare() (*os.File, error) {
-	path := filepath.Join(p.dir, spareName)
+	path := filepath.Join(p.dir, prepName)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
@@ -141,6 +176,13 @@ func (p *preallocator) prepare() (*os.File, error) {
 			f.Close()
 			os.Remove(path)
 			return nil, fmt.Errorf("raftlog: preallocating a segment: %w", err)
+		}
+		if (off+n)%(4<<20) == 0 {
+			if err := fdatasync(f); err != nil {
+				f.Close()
+				os.Remove(path)
+				return nil, fmt.Errorf("raftlog: preallocating a segment: %w", err)
+			}
 		}
 	}
 	if err := fdatasync(f); err != nil {
@@ -179,7 +221,7 @@ func isZero(b []byte) bool {
 // from: its presence means damage before it is not a torn tail (nor the
 // end of a preallocated segment's records). It reads the file a chunk at a
 // time and skips runs of zeros, which hold no record.
-func hasRecordAfter(f *os.File, from int64) (bool, int64, error) {
+func hasRecordAfter(f *os.File, from int64, seg uint32) (bool, int64, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return false, 0, err
@@ -209,7 +251,7 @@ func hasRecordAfter(f *os.File, from int64) (bool, int64, error) {
 					continue
 				}
 			}
-			size, crc, ok := header(b[i : i+headerSize])
+			size, crc, ok := header(b[i:i+headerSize], seg)
 			at := base + int64(i)
 			if !ok || int64(size) > end-at-headerSize {
 				continue

@@ -11,6 +11,7 @@ import (
 func waitSpare(t *testing.T, s Store) {
 	t.Helper()
 	l := s.(*appendLog)
+	l.prealloc.request() // as a half-full segment would
 	deadline := time.Now().Add(10 * time.Second)
 	for !l.prealloc.available() {
 		if time.Now().After(deadline) {
@@ -140,5 +141,111 @@ func TestPreallocatedTornTail(t *testing.T) {
 	defer s.Close()
 	if got := LogOf(s, n1).LastIndex(); got != last {
 		t.Fatalf("last index %d, want %d", got, last)
+	}
+}
+
+// Segments given up after compaction come back as spares; records they held
+// before cannot pass for the new segment's, across reopens.
+func TestRecycledSegments(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SyncPolicy: SyncAlways, SegmentSize: 64 << 10}
+	s := mustOpen(t, BackendAppendLog, dir, opts)
+	last := uint64(0)
+	recycled := uint64(0)
+	for round := range 6 {
+		for range 60 {
+			commit(t, s, func(b *Batch) { b.Append(n1, ents(last+1, last+10, 1)) })
+			last += 10
+		}
+		commit(t, s, func(b *Batch) { b.Compact(n1, last-20) })
+		if err := s.Reclaim(); err != nil {
+			t.Fatal(err)
+		}
+		if round%2 == 1 { // reopen now and then: replay must stop at each segment's end
+			d, _ := Disk(s)
+			recycled += d.SegmentsRecycled
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = mustOpen(t, BackendAppendLog, dir, opts)
+		}
+		waitSpare(t, s)
+	}
+	if recycled == 0 {
+		t.Fatal("no segment was recycled")
+	}
+	s.Close()
+	s = mustOpen(t, BackendAppendLog, dir, opts)
+	defer s.Close()
+	l := LogOf(s, n1)
+	if l.FirstIndex() != last-19 || l.LastIndex() != last {
+		t.Fatalf("first/last %d/%d, want %d/%d", l.FirstIndex(), l.LastIndex(), last-19, last)
+	}
+	es, err := l.Entries(last-19, last+1, 1<<30)
+	if err != nil || len(es) != 20 {
+		t.Fatalf("entries: %d, %v", len(es), err)
+	}
+	for _, e := range es {
+		if want := ents(e.Index, e.Index, 1)[0]; string(e.Cmd) != string(want.Cmd) {
+			t.Fatalf("entry %d: %q", e.Index, e.Cmd)
+		}
+	}
+}
+
+// Damage to the last record of a segment that is not the newest is
+// corruption, even where old bytes of a recycled file follow it: the next
+// segment's checkpoint says where its records end.
+func TestDamagedLastRecordOfOlderSegment(t *testing.T) {
+	for _, recycle := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fresh", true: "recycled"}[recycle], func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{SyncPolicy: SyncAlways, SegmentSize: 64 << 10}
+			s := mustOpen(t, BackendAppendLog, dir, opts)
+			last := uint64(0)
+			if recycle {
+				for range 200 {
+					commit(t, s, func(b *Batch) { b.Append(n1, ents(last+1, last+10, 1)) })
+					last += 10
+				}
+				commit(t, s, func(b *Batch) { b.Compact(n1, last) })
+				if err := s.Reclaim(); err != nil {
+					t.Fatal(err)
+				}
+				if d, _ := Disk(s); d.SegmentsRecycled == 0 {
+					waitSpare(t, s)
+				}
+			}
+			// Fill until a segment has rotated, remembering where the
+			// last record of the older one starts.
+			a := s.(*appendLog)
+			old := a.active
+			var lastOff int64
+			for a.active == old {
+				off := a.active.size
+				commit(t, s, func(b *Batch) { b.Append(n1, ents(last+1, last+10, 1)) })
+				last += 10
+				if a.active == old {
+					lastOff = off
+				}
+			}
+			victim := old.path
+			if recycle && !old.preallocated {
+				t.Fatal("the rotated segment was not a recycled or preallocated one")
+			}
+			commit(t, s, func(b *Batch) { b.Append(n1, ents(last+1, last+10, 1)) })
+			s.Close()
+			f, _ := os.OpenFile(victim, os.O_RDWR, 0)
+			b := make([]byte, 1)
+			f.ReadAt(b, lastOff+headerSize+5)
+			b[0] ^= 0xff
+			f.WriteAt(b, lastOff+headerSize+5)
+			f.Close()
+			_, err := Open(BackendAppendLog, dir, opts)
+			var ce *CorruptError
+			if !errors.As(err, &ce) || ce.File != victim {
+				t.Fatalf("open after damaging the last record of %s: %v, want a CorruptError there", victim, err)
+			}
+			t.Log(err)
+		})
 	}
 }

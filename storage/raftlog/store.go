@@ -95,6 +95,7 @@ const (
 	opCompact                           // index: drop entries <= index
 	opRemove                            // forget the replica
 	opCheckpoint                        // append_log only: a node's whole metadata
+	opSegmentEnd                        // append_log only: where the previous segment's records end
 )
 
 type op struct {
