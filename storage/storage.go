@@ -53,8 +53,9 @@ const DefaultApp = "default"
 // [a-z0-9._-]{1,100} or starting with a dot.
 var ErrInvalidName = errors.New("storage: invalid app store name")
 
-// ErrInUse is returned by OpenApp for a name already open and by RemoveApp
-// for a store still open.
+// ErrInUse is returned by OpenApp for a name already open (or whose
+// previous store is still releasing its file: try again shortly) and by
+// RemoveApp for a store still open.
 var ErrInUse = errors.New("storage: app store in use")
 
 // Option adjusts Open.
@@ -162,6 +163,11 @@ func (c *Composite) OpenApp(name string, opts ...AppOption) (appdata.Store, erro
 	defer c.mu.Unlock()
 	if err != nil {
 		delete(c.mu.apps, name)
+		if errors.Is(err, appdata.ErrInUse) {
+			// A store of this name closed here a moment ago may still be
+			// releasing its file.
+			return nil, fmt.Errorf("%w: %q: %w", ErrInUse, name, err)
+		}
 		return nil, fmt.Errorf("storage: app_storage %q: %w", name, err)
 	}
 	if c.mu.closed {
