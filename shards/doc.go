@@ -12,7 +12,8 @@
 //     and retention, secondary indexes); EnsureDefaults and Validate.
 //   - Host: one node's NodeHost, its LogDB built from the storage's log
 //     config (storage.Composite.LogDBFactory), its event Dispatcher. StartReplica,
-//     Propose / ProposeAsync, Read / ReadAsync, Export, Health.
+//     Propose / ProposeAsync, Read / ReadAsync, Export, Health, and
+//     RestoreReplica (disaster recovery from an exported snapshot).
 //   - Queries for Lookup / Host.Read: GetObject, ListObjects, QueryIndex,
 //     GetStats.
 //   - Actors: SupervisorProps (the node's shards supervisor), ShardProps
@@ -30,6 +31,7 @@
 //	s/rq/<request id>         8-byte seq, then protobuf CommandResult (the first result)
 //	s/rs/<seq as 16 hex>      request id (orders the table by apply order)
 //	s/recovering              present only while a snapshot is being loaded
+//	s/restored                ID of the snapshot RestoreReplica loaded (if any)
 //
 // Classes, ids and entry names never contain '/' (see package object), so
 // a user index pattern such as "o/account/*/e/balance" covers exactly the
@@ -136,6 +138,51 @@
 // term 0; the snapshot actor does so every Config.ExportInterval and then
 // applies Config.ExportRetention to the store (the store is node-wide: the
 // same policy applies to the other shards' snapshots in it).
+//
+// # Restoring a shard from an exported snapshot
+//
+// Host.RestoreReplica is disaster recovery: it makes a replica's data the
+// data of an exported snapshot, as the first state of a NEW incarnation
+// of the shard's Raft group, and everything written after the snapshot is
+// lost. Loading older data into a replica that keeps its Raft history
+// cannot work (dragonboat panics: the data would be behind the index its
+// log and metadata-only snapshots say was applied), so the replica's Raft
+// state on the NodeHost is removed (dragonboat's RemoveData, which reaches
+// the LogDB's RemoveNodeData, and the replica's snapshot directory, which
+// RemoveData leaves marked deleted) and the restored store's s/applied is
+// 0, so that every entry of the new group applies on top of it. The
+// exactly-once table comes with the data: a retry of a request the
+// snapshot had applied gets its first result; one it had not is applied.
+//
+// The procedure, for a shard whose members are r1..rn:
+//
+//  1. Stop every member (StopReplica, or stop the shard actors).
+//  2. Put the snapshot in every member node's snapshot store (Export
+//     writes it on one node; snapshot.Store Export/Import copy it).
+//  3. On every member node: RestoreReplica(ctx, shard, ri, id, cfg).
+//  4. Start every member as a new group: StartReplica(shard, ri, members,
+//     false, ...) with the full membership (later restarts as usual, with
+//     nil members).
+//
+// All members must be restored from the same snapshot before any starts:
+// a member with the old history, or another snapshot's data, would mix two
+// histories. RestoredFrom reports the snapshot a running replica came
+// from (s/restored, replicated with the data), so that a mismatch can be
+// spotted. A member may also be a brand-new node (fresh directories).
+//
+// Crash safety: the snapshot is loaded into a temporary store
+// (shard-<shard>-<replica>.restore) in transactions of at most
+// Config.RecoverBatchBytes, and its trailer verified, before anything of
+// the replica is touched: a missing, corrupt or foreign snapshot, a
+// cancelled context or a crash leave the replica as it was
+// (ErrRestoreFailed; the temporary store is removed, or by the next
+// restore). Then an intent (key shards/restoring/<shard>/<replica> in the
+// node's own app store, fsynced) is recorded, the Raft state removed, the
+// temporary store renamed over the replica's (directory fsynced) and the
+// intent cleared. While the intent exists StartReplica refuses the replica
+// with ErrRestorePending: after a failure or crash past that point, run
+// RestoreReplica again (it is idempotent). Restore needs buntdb app stores
+// (ErrRestoreUnsupported for memory ones).
 //
 // # Goroutines
 //

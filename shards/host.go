@@ -13,6 +13,7 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/raftio"
+	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -89,6 +90,8 @@ type Host struct {
 		sync.Mutex
 		closed   bool
 		replicas map[uint64]*replica
+		// restoring holds the shards RestoreReplica is working on.
+		restoring map[uint64]bool
 	}
 }
 
@@ -210,6 +213,9 @@ func (h *Host) StartReplica(shardID, replicaID uint64, members map[uint64]string
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("shards: shard %d config: %w", shardID, err)
 	}
+	if err := h.checkRestoreIntent(shardID, replicaID); err != nil {
+		return err
+	}
 	if len(members) == 0 && !join && !h.nh.HasNodeInfo(shardID, replicaID) {
 		return fmt.Errorf("shards: shard %d replica %d was never started here: members are required", shardID, replicaID)
 	}
@@ -221,6 +227,10 @@ func (h *Host) StartReplica(shardID, replicaID uint64, members map[uint64]string
 	if _, ok := h.mu.replicas[shardID]; ok {
 		h.mu.Unlock()
 		return fmt.Errorf("%w: %d", ErrAlreadyStarted, shardID)
+	}
+	if h.mu.restoring[shardID] {
+		h.mu.Unlock()
+		return fmt.Errorf("%w: shard %d is being restored", ErrRestorePending, shardID)
 	}
 	r := &replica{shardID: shardID, replicaID: replicaID, cfg: cfg}
 	h.mu.replicas[shardID] = r
@@ -311,11 +321,46 @@ func (h *Host) Propose(ctx context.Context, shardID uint64, cmd *odgmv1.Command)
 	}
 	ctx, cancel := h.withDeadline(ctx)
 	defer cancel()
-	res, err := h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), data)
+	var res sm.Result
+	err = retryDropped(ctx, h.stop, func() (err error) {
+		res, err = h.nh.SyncPropose(ctx, h.nh.GetNoOPSession(shardID), data)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrProposal, err)
 	}
 	return decodeResult(res.Data)
+}
+
+// dropped reports whether dragonboat refused a request without taking it
+// in: the replica does not know a leader yet (just started, or an election
+// is running) or is overloaded. Such a request is safe to send again.
+func dropped(err error) bool {
+	return errors.Is(err, dragonboat.ErrShardNotReady) || errors.Is(err, dragonboat.ErrSystemBusy)
+}
+
+// retryDropped runs op until it returns something other than a dropped
+// request, ctx ends or stop closes, backing off from 2 ms to 100 ms: the
+// caller sees an election only as latency.
+func retryDropped(ctx context.Context, stop <-chan struct{}, op func() error) error {
+	wait := 2 * time.Millisecond
+	for {
+		err := op()
+		if !dropped(err) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-stop:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
 }
 
 func decodeResult(data []byte) (*odgmv1.CommandResult, error) {
@@ -355,26 +400,61 @@ func (h *Host) ProposeAsync(shardID uint64, cmd *odgmv1.Command, done func(*odgm
 		return ErrClosed
 	}
 	rs, err := h.nh.Propose(h.nh.GetNoOPSession(shardID), data, h.cfg.ProposalTimeout)
-	if err != nil {
+	if err != nil && !dropped(err) {
 		h.wg.Done()
 		return fmt.Errorf("%w: %w", ErrProposal, err)
 	}
 	go func() {
 		defer h.wg.Done()
-		defer rs.Release()
-		// dragonboat always completes a request: applied, timed out, or
-		// terminated when the replica or the NodeHost stops.
-		r := <-rs.ResultC()
-		switch {
-		case r.Completed():
-			done(decodeResult(r.GetResult().Data))
-		case r.Timeout():
-			done(nil, fmt.Errorf("%w: %w", ErrProposal, dragonboat.ErrTimeout))
-		default:
-			done(nil, fmt.Errorf("%w: %s", ErrProposal, requestOutcome(r)))
-		}
+		done(h.awaitProposal(shardID, data, rs))
 	}()
 	return nil
+}
+
+// awaitProposal waits for the proposal rs of data (nil if it was dropped
+// before being taken in) and proposes it again while dragonboat drops it,
+// until ProposalTimeout has passed since the first try or the Host closes.
+func (h *Host) awaitProposal(shardID uint64, data []byte, rs *dragonboat.RequestState) (*odgmv1.CommandResult, error) {
+	deadline := time.Now().Add(h.cfg.ProposalTimeout)
+	wait := 2 * time.Millisecond
+	for {
+		var outcome error = dragonboat.ErrShardNotReady
+		if rs != nil {
+			// dragonboat always completes a request: applied, timed
+			// out, dropped, or terminated when the replica or the
+			// NodeHost stops.
+			r := <-rs.ResultC()
+			rs.Release()
+			switch {
+			case r.Completed():
+				return decodeResult(r.GetResult().Data)
+			case r.Timeout():
+				return nil, fmt.Errorf("%w: %w", ErrProposal, dragonboat.ErrTimeout)
+			case !r.Dropped():
+				return nil, fmt.Errorf("%w: %s", ErrProposal, requestOutcome(r))
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("%w: %w", ErrProposal, outcome)
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-h.stop:
+			t.Stop()
+			return nil, fmt.Errorf("%w: %w", ErrProposal, ErrClosed)
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+		var err error
+		rs, err = h.nh.Propose(h.nh.GetNoOPSession(shardID), data, max(time.Until(deadline), time.Millisecond))
+		if err != nil && !dropped(err) {
+			return nil, fmt.Errorf("%w: %w", ErrProposal, err)
+		}
+		if err != nil {
+			rs = nil
+		}
+	}
 }
 
 func requestOutcome(r dragonboat.RequestResult) string {
@@ -417,7 +497,12 @@ func (h *Host) Read(ctx context.Context, shardID uint64, q any, c Consistency) (
 	}
 	ctx, cancel := h.withDeadline(ctx)
 	defer cancel()
-	return h.nh.SyncRead(ctx, shardID, q)
+	var out any
+	err := retryDropped(ctx, h.stop, func() (err error) {
+		out, err = h.nh.SyncRead(ctx, shardID, q)
+		return err
+	})
+	return out, err
 }
 
 // withDeadline gives ctx the Host's ProposalTimeout if it has no deadline
