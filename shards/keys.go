@@ -2,7 +2,6 @@ package shards
 
 import (
 	"encoding/binary"
-	"fmt"
 	"strings"
 )
 
@@ -26,8 +25,38 @@ func metaKey(class, id string) string         { return objectKeyPrefix(class, id
 func entryPrefix(class, id string) string     { return objectKeyPrefix(class, id) + "e/" }
 func entryKey(class, id, name string) string  { return entryPrefix(class, id) + name }
 func classPrefix(class string) string         { return objectPrefix + class + "/" }
-func reqKey(id string) string                 { return reqPrefix + id }
-func reqSeqKey(seq uint64) string             { return fmt.Sprintf("%s%016x", reqSeqPrefix, seq) }
+
+// The append forms build keys into a reused buffer: the apply path makes
+// several keys per command, and appdata copies what it keeps.
+
+func appendObjectKeyPrefix(b []byte, class, id string) []byte {
+	b = append(b, objectPrefix...)
+	b = append(b, class...)
+	b = append(b, '/')
+	b = append(b, id...)
+	return append(b, '/')
+}
+
+func appendMetaKey(b []byte, class, id string) []byte {
+	return append(appendObjectKeyPrefix(b, class, id), 'm')
+}
+
+func appendEntryKey(b []byte, class, id, name string) []byte {
+	b = append(appendObjectKeyPrefix(b, class, id), 'e', '/')
+	return append(b, name...)
+}
+
+func appendReqKey(b []byte, id string) []byte { return append(append(b, reqPrefix...), id...) }
+
+// appendReqSeqKey appends reqSeqPrefix and seq as 16 lower-case hex digits.
+func appendReqSeqKey(b []byte, seq uint64) []byte {
+	const digits = "0123456789abcdef"
+	b = append(b, reqSeqPrefix...)
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[(seq>>uint(shift))&0xf])
+	}
+	return b
+}
 
 func u64(v uint64) []byte {
 	var b [8]byte

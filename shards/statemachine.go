@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	sm "github.com/lni/dragonboat/v4/statemachine"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/object"
@@ -70,6 +74,8 @@ type StateMachine struct {
 	// opened is the store once Open has opened it, for readers on other
 	// goroutines (Health).
 	opened atomic.Pointer[appdata.Store]
+	// scratch belongs to Update (the apply goroutine).
+	scratch applyScratch
 }
 
 var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
@@ -204,6 +210,41 @@ type requestTable struct {
 	dirty       bool
 }
 
+// applyScratch is reused by every Update of a state machine (they run one
+// at a time, on the apply goroutine) so that applying a command allocates
+// little beyond what protobuf decoding needs. Nothing in it outlives the
+// call that fills it: appdata copies the keys and values it keeps.
+type applyScratch struct {
+	cmd     odgmv1.Command
+	key     []byte
+	val     []byte
+	changes []change
+	// Parts of cmd that decodeCommand reuses from one command to the next;
+	// nothing refers to them once the command's result is encoded.
+	ref      odgmv1.ObjectRef
+	at       timestamppb.Timestamp
+	expected uint64
+	puts     []*odgmv1.Entry
+}
+
+// release drops the scratch's references to the batch's commands (entry
+// values alias dragonboat's buffers), so that they do not outlive Update.
+func (sc *applyScratch) release() {
+	sc.cmd = odgmv1.Command{}
+	for _, e := range sc.puts[:cap(sc.puts)] {
+		if e != nil {
+			*e = odgmv1.Entry{}
+		}
+	}
+}
+
+// change is one name of a command's net effect (see mutate).
+type change struct {
+	name  string
+	value []byte
+	del   bool
+}
+
 // Update applies a batch of committed entries in one app write transaction
 // that also stores the last index. Entries at or below the stored applied
 // index (replayed after a snapshot whose data was ahead of its index; see
@@ -220,19 +261,31 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 		if err != nil {
 			return err
 		}
+		// The batch's encoded results share one buffer (each entry gets a
+		// capped slice of it): one allocation instead of one per entry.
+		var out []byte
 		for i := range entries {
 			e := &entries[i]
 			if e.Index <= applied {
 				e.Result = sm.Result{}
 				continue
 			}
-			res, rid, dup, err := s.apply(tx, e.Cmd, &rt)
+			if out == nil {
+				out = make([]byte, 0, 64*(len(entries)-i))
+			}
+			res, rid, dup, err := s.apply(tx, e.Cmd)
 			if err != nil {
 				return err
 			}
-			data, err := proto.Marshal(res)
-			if err != nil {
+			start := len(out)
+			if out, err = appendResult(out, res); err != nil {
 				return err
+			}
+			data := out[start:len(out):len(out)]
+			if rid != "" && !dup {
+				if err := s.remember(tx, &rt, rid, data); err != nil {
+					return err
+				}
 			}
 			e.Result = sm.Result{Value: uint64(res.Status), Data: data}
 			last = e.Index
@@ -241,6 +294,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 					RequestID: rid, Status: res.Status, Duplicate: dup})
 			}
 		}
+		s.scratch.release()
 		if rt.dirty {
 			var b [16]byte
 			binary.BigEndian.PutUint64(b[:8], rt.next)
@@ -283,19 +337,25 @@ func invalid(format string, a ...any) *odgmv1.CommandResult {
 }
 
 // apply applies one command inside tx. It returns the result, the request
-// id, and whether the result is a remembered one. err is a storage failure
+// id, and whether the result is a remembered one; the caller remembers a
+// new result of a request id (see remember). err is a storage failure
 // only.
-func (s *StateMachine) apply(tx appdata.WriteTx, data []byte, rt *requestTable) (_ *odgmv1.CommandResult, rid string, dup bool, err error) {
-	var cmd odgmv1.Command
-	if err := proto.Unmarshal(data, &cmd); err != nil {
-		return invalid("undecodable command: %v", err), "", false, nil
+func (s *StateMachine) apply(tx appdata.WriteTx, data []byte) (_ *odgmv1.CommandResult, rid string, dup bool, err error) {
+	cmd := &s.scratch.cmd
+	if !decodeCommand(data, &s.scratch) {
+		if proto.Unmarshal(data, cmd) != nil {
+			// Not the decoder's message: protobuf varies its text between
+			// builds, and results must not depend on the build.
+			return invalid("undecodable command"), "", false, nil
+		}
 	}
 	rid = cmd.GetRequestId()
 	if len(rid) > MaxRequestIDLen {
 		return invalid("request id of %d bytes, at most %d allowed", len(rid), MaxRequestIDLen), "", false, nil
 	}
 	if rid != "" {
-		v, err := tx.Get([]byte(reqKey(rid)))
+		s.scratch.key = appendReqKey(s.scratch.key[:0], rid)
+		v, err := tx.Get(s.scratch.key)
 		switch {
 		case err == nil:
 			var prev odgmv1.CommandResult
@@ -307,48 +367,57 @@ func (s *StateMachine) apply(tx appdata.WriteTx, data []byte, rt *requestTable) 
 			return nil, rid, false, err
 		}
 	}
-	res, err := s.mutate(tx, &cmd)
+	res, err := s.mutate(tx, cmd)
 	if err != nil {
 		return nil, rid, false, err
-	}
-	if rid != "" {
-		if err := s.remember(tx, rt, rid, res); err != nil {
-			return nil, rid, false, err
-		}
 	}
 	return res, rid, false, nil
 }
 
-// remember stores res as the first result of rid and forgets the oldest
-// remembered ids beyond the bound.
-func (s *StateMachine) remember(tx appdata.WriteTx, rt *requestTable, rid string, res *odgmv1.CommandResult) error {
-	enc, err := proto.Marshal(res)
-	if err != nil {
-		return err
-	}
+// remember stores enc, the encoded first result of rid, and forgets the
+// oldest remembered ids beyond the bound.
+func (s *StateMachine) remember(tx appdata.WriteTx, rt *requestTable, rid string, enc []byte) error {
 	seq := rt.next
 	rt.next++
 	rt.count++
 	rt.dirty = true
-	if err := tx.Put([]byte(reqKey(rid)), append(u64(seq), enc...)); err != nil {
+	sc := &s.scratch
+	sc.key = appendReqKey(sc.key[:0], rid)
+	sc.val = append(binary.BigEndian.AppendUint64(sc.val[:0], seq), enc...)
+	if err := tx.Put(sc.key, sc.val); err != nil {
 		return err
 	}
-	if err := tx.Put([]byte(reqSeqKey(seq)), []byte(rid)); err != nil {
+	sc.key = appendReqSeqKey(sc.key[:0], seq)
+	sc.val = append(sc.val[:0], rid...)
+	if err := tx.Put(sc.key, sc.val); err != nil {
 		return err
 	}
 	for rt.count > uint64(s.cfg.MaxRememberedRequests) {
-		items, _, err := tx.ScanPrefix([]byte(reqSeqPrefix), 1, nil)
-		if err != nil {
+		// The remembered sequence numbers are always [next-count, next):
+		// each takes the next one and eviction removes the lowest, in the
+		// transaction that updates the counters. So the oldest is found
+		// with a lookup; the scan is only a fallback should the table
+		// not be so.
+		sc.key = appendReqSeqKey(sc.key[:0], rt.next-rt.count)
+		old, err := tx.Get(sc.key)
+		if errors.Is(err, appdata.ErrNotFound) {
+			items, _, err := tx.ScanPrefix([]byte(reqSeqPrefix), 1, nil)
+			if err != nil {
+				return err
+			}
+			if len(items) == 0 {
+				rt.count = 0
+				break
+			}
+			sc.key, old = append(sc.key[:0], items[0].Key...), items[0].Value
+		} else if err != nil {
 			return err
 		}
-		if len(items) == 0 {
-			rt.count = 0
-			break
-		}
-		if _, err := tx.Delete(items[0].Key); err != nil {
+		if _, err := tx.Delete(sc.key); err != nil {
 			return err
 		}
-		if _, err := tx.Delete([]byte(reqKey(string(items[0].Value)))); err != nil {
+		sc.key = append(append(sc.key[:0], reqPrefix...), old...)
+		if _, err := tx.Delete(sc.key); err != nil {
 			return err
 		}
 		rt.count--
@@ -391,7 +460,8 @@ func (s *StateMachine) mutate(tx appdata.WriteTx, cmd *odgmv1.Command) (*odgmv1.
 	}
 
 	class := s.cfg.Class
-	meta, err := readMeta(tx, class, id)
+	sc := &s.scratch
+	meta, err := s.readMeta(tx, class, id)
 	if err != nil {
 		return nil, err
 	}
@@ -400,70 +470,71 @@ func (s *StateMachine) mutate(tx appdata.WriteTx, cmd *odgmv1.Command) (*odgmv1.
 		return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_VERSION_MISMATCH, Meta: meta,
 			Message: fmt.Sprintf("expected version %d, object is at version %d", *ev, cur)}, nil
 	}
-	noop := &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_NOOP, Meta: meta}
 
 	if cmd.GetDeleteObject() {
 		if meta == nil {
-			return noop, nil
+			return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_NOOP}, nil
 		}
-		if _, err := tx.DeletePrefix([]byte(objectKeyPrefix(class, id))); err != nil {
+		sc.key = appendObjectKeyPrefix(sc.key[:0], class, id)
+		if _, err := tx.DeletePrefix(sc.key); err != nil {
 			return nil, err
 		}
 		return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_APPLIED}, nil
 	}
 
 	// The net effect: puts in order, then deletes (a delete wins over a put
-	// of the same name). Only names whose stored value changes count.
-	final := map[string][]byte{} // nil value: delete
+	// of the same name): the last change of each name, taken in name
+	// order. Only names whose stored value changes count.
+	changes := sc.changes[:0]
 	for _, e := range cmd.GetPuts() {
-		v := e.GetValue()
-		if v == nil {
-			v = []byte{}
-		}
-		final[e.GetName()] = v
+		changes = append(changes, change{name: e.GetName(), value: e.GetValue()})
 	}
 	for _, n := range cmd.GetDeletes() {
-		final[n] = nil
+		changes = append(changes, change{name: n, del: true})
 	}
-	names := make([]string, 0, len(final))
-	for n := range final {
-		names = append(names, n)
+	if len(changes) > 1 {
+		slices.SortStableFunc(changes, func(a, b change) int { return strings.Compare(a.name, b.name) })
 	}
-	sort.Strings(names)
 	changed := false
-	for _, n := range names {
-		k := []byte(entryKey(class, id, n))
-		old, err := tx.Get(k)
+	for i, c := range changes {
+		if i+1 < len(changes) && changes[i+1].name == c.name {
+			continue // a later change of the same name wins
+		}
+		sc.key = appendEntryKey(sc.key[:0], class, id, c.name)
+		old, err := tx.Get(sc.key)
 		exists := err == nil
 		if err != nil && !errors.Is(err, appdata.ErrNotFound) {
 			return nil, err
 		}
-		v := final[n]
 		switch {
-		case v == nil && exists:
-			if _, err := tx.Delete(k); err != nil {
+		case c.del && exists:
+			if _, err := tx.Delete(sc.key); err != nil {
 				return nil, err
 			}
 			changed = true
-		case v != nil && (!exists || !bytes.Equal(old, v)):
-			if err := tx.Put(k, v); err != nil {
+		case !c.del && (!exists || !bytes.Equal(old, c.value)):
+			if err := tx.Put(sc.key, c.value); err != nil {
 				return nil, err
 			}
 			changed = true
 		}
 	}
+	clear(changes) // drop the references to this command's names and values
+	sc.changes = changes[:0]
 	if !changed {
-		return noop, nil
+		return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_NOOP, Meta: meta}, nil
 	}
 	next := &odgmv1.ObjectMeta{Version: cur + 1, CreatedAt: meta.GetCreatedAt(), UpdatedAt: cmd.GetProposedAt()}
 	if meta == nil {
 		next.CreatedAt = cmd.GetProposedAt()
 	}
-	enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
+	enc, err := appendMeta(sc.val[:0], next)
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Put([]byte(metaKey(class, id)), enc); err != nil {
+	sc.val = enc
+	sc.key = appendMetaKey(sc.key[:0], class, id)
+	if err := tx.Put(sc.key, enc); err != nil {
 		return nil, err
 	}
 	return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_APPLIED, Meta: next}, nil
@@ -471,18 +542,338 @@ func (s *StateMachine) mutate(tx appdata.WriteTx, cmd *odgmv1.Command) (*odgmv1.
 
 // readMeta returns the object's metadata, nil if it does not exist.
 func readMeta(tx appdata.ReadTx, class, id string) (*odgmv1.ObjectMeta, error) {
-	v, err := tx.Get([]byte(metaKey(class, id)))
+	return readMetaAt(tx, []byte(metaKey(class, id)), class, id)
+}
+
+// readMeta is readMeta with the scratch key buffer, for the apply path.
+func (s *StateMachine) readMeta(tx appdata.ReadTx, class, id string) (*odgmv1.ObjectMeta, error) {
+	s.scratch.key = appendMetaKey(s.scratch.key[:0], class, id)
+	return readMetaAt(tx, s.scratch.key, class, id)
+}
+
+// readMetaAt reads the metadata of class/id stored at key.
+func readMetaAt(tx appdata.ReadTx, key []byte, class, id string) (*odgmv1.ObjectMeta, error) {
+	v, err := tx.Get(key)
 	if errors.Is(err, appdata.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	if m, ok := decodeMeta(v); ok {
+		return m, nil
+	}
 	var m odgmv1.ObjectMeta
 	if err := proto.Unmarshal(v, &m); err != nil {
 		return nil, fmt.Errorf("shards: metadata of %s/%s is damaged: %w", class, id, err)
 	}
 	return &m, nil
+}
+
+// decodeMeta decodes metadata as mutate encodes it (known fields, each at
+// most once, in field order) without protobuf's reflection, which costs
+// more than the rest of reading it. Anything else is !ok, and the caller
+// falls back to proto.Unmarshal: the result is the same either way.
+func decodeMeta(b []byte) (*odgmv1.ObjectMeta, bool) {
+	m := &odgmv1.ObjectMeta{}
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num <= last {
+			return nil, false
+		}
+		b, last = b[n:], num
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return nil, false
+			}
+			m.Version, b = v, b[n:]
+		case (num == 2 || num == 3) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, false
+			}
+			ts, ok := decodeTimestamp(v)
+			if !ok {
+				return nil, false
+			}
+			if num == 2 {
+				m.CreatedAt = ts
+			} else {
+				m.UpdatedAt = ts
+			}
+			b = b[n:]
+		default:
+			return nil, false
+		}
+	}
+	return m, true
+}
+
+// appendResult appends r encoded as proto.Marshal encodes it.
+func appendResult(b []byte, r *odgmv1.CommandResult) ([]byte, error) {
+	if !plainResult(r) {
+		return proto.MarshalOptions{}.MarshalAppend(b, r)
+	}
+	if r.Status != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(r.Status)))
+	}
+	if r.Meta != nil {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(metaSize(r.Meta)))
+		b = appendMetaFields(b, r.Meta)
+	}
+	if r.Message != "" {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendString(b, r.Message)
+	}
+	return b, nil
+}
+
+// appendMeta appends m encoded as proto.Marshal (deterministic or not: it
+// has no maps) encodes it.
+func appendMeta(b []byte, m *odgmv1.ObjectMeta) ([]byte, error) {
+	if !plainMeta(m) {
+		return proto.MarshalOptions{Deterministic: true}.MarshalAppend(b, m)
+	}
+	return appendMetaFields(b, m), nil
+}
+
+// plainResult and plainMeta report whether the messages have no unknown
+// fields (which proto.Marshal would keep and appendResult does not know):
+// true for those apply builds, unless a stored one came from a newer
+// version.
+func plainResult(r *odgmv1.CommandResult) bool {
+	return len(r.ProtoReflect().GetUnknown()) == 0 && (r.Meta == nil || plainMeta(r.Meta))
+}
+
+func plainMeta(m *odgmv1.ObjectMeta) bool {
+	plain := func(ts *timestamppb.Timestamp) bool { return ts == nil || len(ts.ProtoReflect().GetUnknown()) == 0 }
+	return len(m.ProtoReflect().GetUnknown()) == 0 && plain(m.CreatedAt) && plain(m.UpdatedAt)
+}
+
+func appendMetaFields(b []byte, m *odgmv1.ObjectMeta) []byte {
+	if m.Version != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, m.Version)
+	}
+	b = appendTimestamp(b, 2, m.CreatedAt)
+	return appendTimestamp(b, 3, m.UpdatedAt)
+}
+
+func metaSize(m *odgmv1.ObjectMeta) int {
+	n := 0
+	if m.Version != 0 {
+		n += 1 + protowire.SizeVarint(m.Version)
+	}
+	if m.CreatedAt != nil {
+		n += 1 + sizeWithLen(timestampSize(m.CreatedAt))
+	}
+	if m.UpdatedAt != nil {
+		n += 1 + sizeWithLen(timestampSize(m.UpdatedAt))
+	}
+	return n
+}
+
+func sizeWithLen(n int) int { return protowire.SizeVarint(uint64(n)) + n }
+
+// appendTimestamp appends ts as field num, if it is not nil.
+func appendTimestamp(b []byte, num protowire.Number, ts *timestamppb.Timestamp) []byte {
+	if ts == nil {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(timestampSize(ts)))
+	if ts.Seconds != 0 {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(ts.Seconds))
+	}
+	if ts.Nanos != 0 {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(int64(ts.Nanos)))
+	}
+	return b
+}
+
+func timestampSize(ts *timestamppb.Timestamp) int {
+	n := 0
+	if ts.Seconds != 0 {
+		n += 1 + protowire.SizeVarint(uint64(ts.Seconds))
+	}
+	if ts.Nanos != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(ts.Nanos)))
+	}
+	return n
+}
+
+// decodeCommand decodes data into sc.cmd like proto.Unmarshal, without its
+// reflection and with fewer allocations, when data is in the form
+// proto.Marshal gives (known fields in field order, each singular one at
+// most once, valid UTF-8 strings); otherwise it returns false, leaving
+// sc.cmd to be overwritten by proto.Unmarshal, which then decodes it or
+// reports why it cannot.
+//
+// The command lives until the next call: its object, proposed_at, expected
+// version and entries are sc's, reused, and entry values alias data (which
+// dragonboat does not change during Update). The strings are copies: the
+// request id outlives the call in ApplyEvent.
+func decodeCommand(data []byte, sc *applyScratch) bool {
+	cmd := &sc.cmd
+	*cmd = odgmv1.Command{}
+	puts := sc.puts[:0]
+	defer func() { sc.puts = puts[:0] }()
+	last := protowire.Number(0)
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 || num < last || (num == last && num != 3 && num != 4) {
+			return false
+		}
+		data, last = data[n:], num
+		if num == 5 || num == 6 {
+			if typ != protowire.VarintType {
+				return false
+			}
+			v, n := protowire.ConsumeVarint(data)
+			if n < 0 {
+				return false
+			}
+			data = data[n:]
+			if num == 5 {
+				cmd.DeleteObject = protowire.DecodeBool(v)
+			} else {
+				sc.expected = v
+				cmd.ExpectedVersion = &sc.expected
+			}
+			continue
+		}
+		if typ != protowire.BytesType || num < 1 || num > 7 {
+			return false
+		}
+		v, n := protowire.ConsumeBytes(data)
+		if n < 0 {
+			return false
+		}
+		data = data[n:]
+		switch num {
+		case 1:
+			if !utf8.Valid(v) {
+				return false
+			}
+			cmd.RequestId = string(v)
+		case 2:
+			sc.ref = odgmv1.ObjectRef{}
+			if !decodeObjectRef(v, &sc.ref) {
+				return false
+			}
+			cmd.Object = &sc.ref
+		case 3:
+			if len(puts) == cap(puts) {
+				puts = append(puts, &odgmv1.Entry{})
+			} else {
+				puts = puts[:len(puts)+1]
+				if puts[len(puts)-1] == nil {
+					puts[len(puts)-1] = &odgmv1.Entry{}
+				}
+			}
+			e := puts[len(puts)-1]
+			*e = odgmv1.Entry{}
+			if !decodeEntry(v, e) {
+				return false
+			}
+		case 4:
+			if !utf8.Valid(v) {
+				return false
+			}
+			cmd.Deletes = append(cmd.Deletes, string(v))
+		case 7:
+			sc.at = timestamppb.Timestamp{}
+			if !decodeTimestampInto(v, &sc.at) {
+				return false
+			}
+			cmd.ProposedAt = &sc.at
+		}
+	}
+	if len(puts) > 0 {
+		cmd.Puts = puts
+	}
+	return true
+}
+
+// decodeObjectRef is decodeCommand for an ObjectRef.
+func decodeObjectRef(b []byte, ref *odgmv1.ObjectRef) bool {
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num <= last || num > 2 || typ != protowire.BytesType {
+			return false
+		}
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 || !utf8.Valid(v) {
+			return false
+		}
+		b, last = b[n+m:], num
+		if num == 1 {
+			ref.Class = string(v)
+		} else {
+			ref.Id = string(v)
+		}
+	}
+	return true
+}
+
+// decodeEntry is decodeCommand for an Entry; the value aliases b.
+func decodeEntry(b []byte, e *odgmv1.Entry) bool {
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num <= last || num > 2 || typ != protowire.BytesType {
+			return false
+		}
+		v, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return false
+		}
+		b, last = b[n+m:], num
+		if num == 1 {
+			if !utf8.Valid(v) {
+				return false
+			}
+			e.Name = string(v)
+		} else if len(v) > 0 {
+			e.Value = v[:len(v):len(v)]
+		}
+	}
+	return true
+}
+
+// decodeTimestamp is decodeMeta for a google.protobuf.Timestamp.
+func decodeTimestamp(b []byte) (*timestamppb.Timestamp, bool) {
+	ts := &timestamppb.Timestamp{}
+	return ts, decodeTimestampInto(b, ts)
+}
+
+func decodeTimestampInto(b []byte, ts *timestamppb.Timestamp) bool {
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num <= last || num > 2 || typ != protowire.VarintType {
+			return false
+		}
+		v, m := protowire.ConsumeVarint(b[n:])
+		if m < 0 {
+			return false
+		}
+		b, last = b[n+m:], num
+		if num == 1 {
+			ts.Seconds = int64(v)
+		} else {
+			ts.Nanos = int32(v)
+		}
+	}
+	return true
 }
 
 // Sync fsyncs the app store: dragonboat calls it before a metadata-only

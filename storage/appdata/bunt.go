@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tidwall/buntdb"
 )
@@ -555,14 +556,24 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	v, err := t.btx.Get(string(key))
+	// buntdb only looks the key up (it keeps no reference to it), so the
+	// caller's bytes serve as the string without a copy.
+	v, err := t.btx.Get(unsafe.String(unsafe.SliceData(key), len(key)))
 	if err == buntdb.ErrNotFound {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, key)
+		return nil, &notFoundError{key: string(key)}
 	} else if err != nil {
 		return nil, mapErr(err)
 	}
 	return []byte(v), nil
 }
+
+// notFoundError is Get's ErrNotFound. It formats its message only when
+// asked: a miss is a common answer (an object's first write, a new request
+// id), and fmt.Errorf with %q costs more than the lookup.
+type notFoundError struct{ key string }
+
+func (e *notFoundError) Error() string { return fmt.Sprintf("%v: %q", ErrNotFound, e.key) }
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
 
 // ascend calls fn for the user keys in [start, end) ("" end with !hasEnd: to
 // the end).
