@@ -11,7 +11,7 @@ EXAMPLES  := $(sort $(dir $(wildcard examples/*/main.go)))
 .PHONY: run test vet lint unit fuzz examples generate check-generated bench bench-quick
 
 run:
-	$(GO) run ./examples/storagetour
+	$(GO) run ./examples/counter
 
 test: vet check-generated unit fuzz examples
 
@@ -55,7 +55,9 @@ check-generated:
 bench:
 	$(GO) run ./bench/storagebench -markdown BENCHMARKS.md
 	$(GO) run ./bench/shardbench -markdown BENCHMARKS.md
+	$(GO) run ./bench/runtimebench -markdown BENCHMARKS.md
 
 bench-quick:
 	$(GO) run ./bench/storagebench -quick
 	$(GO) run ./bench/shardbench -quick
+	$(GO) run ./bench/runtimebench -quick

@@ -1,0 +1,530 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/lni/dragonboat/v4"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/odgm-go/odgm"
+	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
+	"github.com/odgm-go/odgm/object"
+	"github.com/odgm-go/odgm/shards"
+	"github.com/odgm-go/odgm/storage/appdata"
+)
+
+// State is an object's state as Get returns it.
+type State struct {
+	ID                   string
+	Version              uint64
+	CreatedAt, UpdatedAt time.Time
+	// Entries are the selected entries (all by default); the caller owns
+	// the map and the values.
+	Entries map[string][]byte
+}
+
+// Option adjusts one call.
+type Option func(*callOptions)
+
+type callOptions struct {
+	requestID string
+	stale     bool
+	names     []string
+}
+
+// RequestID sets a write's or an invocation's request id (at most 200
+// bytes). A call retried with the id of an earlier call is applied at most
+// once: its write gets the first one's result. Without it each call gets a
+// fresh id (and is itself retried internally with that id).
+func RequestID(id string) Option { return func(o *callOptions) { o.requestID = id } }
+
+// StaleRead serves a read from this node's replica at once, without a
+// ReadIndex round: faster, possibly behind the latest writes. For Invoke
+// of a class with several replicas, the method then reads this replica's
+// state (its writes are still conditioned on the version it read, so a
+// stale state costs a retry, never a lost update).
+func StaleRead() Option { return func(o *callOptions) { o.stale = true } }
+
+// Select makes Get return only the named entries.
+func Select(names ...string) Option { return func(o *callOptions) { o.names = names } }
+
+const maxRequestIDLen = 200
+
+func options(opts []Option) (callOptions, error) {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if len(o.requestID) > maxRequestIDLen {
+		return o, fmt.Errorf("%w: request id of %d bytes, at most %d", odgm.ErrInvalidArgument, len(o.requestID), maxRequestIDLen)
+	}
+	return o, nil
+}
+
+// target resolves (class, id) to the class, the normalised id and its
+// shard, which must be hosted here.
+func (n *Node) target(className, id string) (*class, string, *shard, error) {
+	c, err := n.class(className)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(id) > n.cfg.Limits.MaxIDLen {
+		return nil, "", nil, fmt.Errorf("%w: %w: id of %d bytes, at most %d", odgm.ErrInvalidID, odgm.ErrTooLarge, len(id), n.cfg.Limits.MaxIDLen)
+	}
+	nid, err := object.NormalizeID(id)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("%w: %w", odgm.ErrInvalidID, err)
+	}
+	s := c.shardFor(nid)
+	if !s.hosted {
+		return nil, "", nil, fmt.Errorf("%w: shard %d of class %q has no replica on node %d (replicas on %v)",
+			odgm.ErrUnavailable, s.id, className, n.cfg.NodeID, s.replicas)
+	}
+	return c, nid, s, nil
+}
+
+func (c *class) consistency(o callOptions) shards.Consistency {
+	if o.stale {
+		return shards.Stale
+	}
+	return c.Options.ReadConsistency
+}
+
+// Get returns an object's version, times and entries (all, or those named
+// with Select). Linearizable unless StaleRead or the class says otherwise.
+//
+// Errors: odgm.ErrNotFound (the object does not exist), ErrUnknownClass,
+// ErrInvalidID, ErrInvalidArgument (entry name), ErrTimeout, ErrCanceled,
+// ErrUnavailable, ErrClosed.
+func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*State, error) {
+	o, err := options(opts)
+	if err != nil {
+		return nil, err
+	}
+	c, nid, s, err := n.target(class, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range o.names {
+		if err := checkEntry(&n.cfg.Limits, name, nil); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := n.withTimeout(ctx)
+	defer cancel()
+	v, err := n.host.Read(ctx, s.id, shards.GetObject{ID: nid, Names: o.names}, c.consistency(o))
+	if err != nil {
+		return nil, mapErr(ctx, err)
+	}
+	os := v.(*shards.ObjectState)
+	if os.Meta == nil {
+		return nil, fmt.Errorf("%w: object %s/%s", odgm.ErrNotFound, class, nid)
+	}
+	st := &State{ID: nid, Version: os.Meta.GetVersion(), CreatedAt: tsTime(os.Meta.GetCreatedAt()),
+		UpdatedAt: tsTime(os.Meta.GetUpdatedAt()), Entries: make(map[string][]byte, len(os.Entries))}
+	for _, e := range os.Entries {
+		st.Entries[e.Name] = bytes.Clone(e.Value)
+	}
+	return st, nil
+}
+
+func tsTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// Put writes entries of an object (creating it) as one command and returns
+// the object's version after it: 1 for the first write, +1 for a write
+// that changed something, unchanged for one that did not (the same
+// values, or no entries).
+//
+// Errors: ErrTooLarge (a name, a value or the batch over the node's
+// Limits), ErrInvalidArgument (entry name), ErrInvalidID, ErrUnknownClass,
+// ErrTimeout (the write may or may not be applied: retry with the same
+// RequestID), ErrCanceled, ErrUnavailable, ErrClosed.
+func (n *Node) Put(ctx context.Context, class, id string, entries map[string][]byte, opts ...Option) (uint64, error) {
+	return n.write(ctx, class, id, entries, nil, false, nil, opts)
+}
+
+// Delete removes entries of an object (the object stays, even with no
+// entries left) and returns its version after it. Deleting entries that do
+// not exist changes nothing, not even the version. Errors as Put.
+func (n *Node) Delete(ctx context.Context, class, id string, names []string, opts ...Option) (uint64, error) {
+	return n.write(ctx, class, id, nil, names, false, nil, opts)
+}
+
+// DeleteObject removes an object and all its entries. Deleting an object
+// that does not exist is not an error. A re-created object starts again at
+// version 1. Errors as Put.
+func (n *Node) DeleteObject(ctx context.Context, class, id string, opts ...Option) error {
+	_, err := n.write(ctx, class, id, nil, nil, true, nil, opts)
+	return err
+}
+
+// CompareAndSwap applies puts, then deletes, to the object only if its
+// version is expected (0: the object must not exist), and returns the
+// version after it. Otherwise it returns an error wrapping
+// odgm.ErrVersionMismatch, the current version, and writes nothing. Other
+// errors as Put.
+func (n *Node) CompareAndSwap(ctx context.Context, class, id string, expected uint64, puts map[string][]byte, deletes []string, opts ...Option) (uint64, error) {
+	return n.write(ctx, class, id, puts, deletes, false, &expected, opts)
+}
+
+func (n *Node) write(ctx context.Context, class, id string, puts map[string][]byte, dels []string, deleteObject bool, expected *uint64, opts []Option) (uint64, error) {
+	o, err := options(opts)
+	if err != nil {
+		return 0, err
+	}
+	_, nid, s, err := n.target(class, id)
+	if err != nil {
+		return 0, err
+	}
+	m := &objCall{ctx: ctx, id: nid, kind: callWrite, requestID: o.requestID, deleteObject: deleteObject, expected: expected}
+	for _, name := range slices.Sorted(mapsKeys(puts)) {
+		if err := checkEntry(&n.cfg.Limits, name, puts[name]); err != nil {
+			return 0, err
+		}
+		m.puts = append(m.puts, &odgmv1.Entry{Name: name, Value: bytes.Clone(puts[name])})
+	}
+	for _, name := range dels {
+		if err := checkEntry(&n.cfg.Limits, name, nil); err != nil {
+			return 0, err
+		}
+	}
+	m.dels = slices.Clone(dels)
+	if err := checkBatch(&n.cfg.Limits, m.puts, m.dels); err != nil {
+		return 0, err
+	}
+	if m.requestID == "" {
+		m.requestID = n.newRequestID()
+	}
+	r, err := n.send(ctx, s, m)
+	if r != nil {
+		return r.version, err
+	}
+	return 0, err
+}
+
+func mapsKeys(m map[string][]byte) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Invoke runs method of the class on the object (activating its actor),
+// after every earlier invocation and write of that object sent to this
+// node, and returns its payload. What the method writes is applied as one
+// command conditioned on the version it read; when that version is stale
+// the method is run again on the fresh state, at most Config.MaxRetries
+// times.
+//
+// Errors: a *odgm.MethodError (errors.As) when the method returned an
+// error or panicked — nothing was written; ErrVersionMismatch (retries ran
+// out); ErrUnknownMethod, ErrUnknownClass, ErrInvalidID, ErrTooLarge and
+// ErrInvalidArgument (the method's writes), ErrTimeout (the write may
+// have been applied: retry with the same RequestID), ErrCanceled,
+// ErrUnavailable, ErrClosed.
+func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []byte, opts ...Option) ([]byte, error) {
+	o, err := options(opts)
+	if err != nil {
+		return nil, err
+	}
+	c, nid, s, err := n.target(class, id)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := c.Methods[method]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.%s", odgm.ErrUnknownMethod, class, method)
+	}
+	m := &objCall{ctx: ctx, id: nid, kind: callInvoke, requestID: o.requestID, method: method, fn: fn, payload: payload, stale: o.stale}
+	if m.requestID == "" {
+		m.requestID = n.newRequestID()
+	}
+	r, err := n.send(ctx, s, m)
+	if err != nil {
+		return nil, err
+	}
+	return r.payload, nil
+}
+
+// InvokeStateless runs a class-level method on the calling goroutine.
+// Errors: *odgm.MethodError (the method failed or panicked),
+// ErrUnknownMethod, ErrUnknownClass, ErrClosed.
+func (n *Node) InvokeStateless(ctx context.Context, class, method string, payload []byte) (out []byte, err error) {
+	c, err := n.class(class)
+	if err != nil {
+		return nil, err
+	}
+	fn, ok := c.StatelessMethods[method]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.%s", odgm.ErrUnknownMethod, class, method)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &odgm.MethodError{Class: class, Method: method, Panic: true, Message: fmt.Sprint(r)}
+		}
+	}()
+	out, err = fn(ctx, payload)
+	if err != nil {
+		return nil, &odgm.MethodError{Class: class, Method: method, Err: err, Message: err.Error()}
+	}
+	return out, nil
+}
+
+// send hands m to the shard's objects actor and waits for the reply.
+func (n *Node) send(ctx context.Context, s *shard, m *objCall) (*objReply, error) {
+	ctx, cancel := n.withTimeout(ctx)
+	defer cancel()
+	m.ctx = ctx
+	dl, _ := ctx.Deadline()
+	n.mu.RLock()
+	if n.mu.closed {
+		n.mu.RUnlock()
+		return nil, odgm.ErrClosed
+	}
+	f := n.sys.Root.RequestFuture(s.objects, m, max(time.Until(dl), time.Millisecond))
+	n.mu.RUnlock()
+	// Wait for the reply or the caller's cancellation, whichever comes
+	// first. The waiting goroutine ends with the future, at the latest at
+	// its deadline.
+	var v any
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err = f.Result()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: object %s (the call may still complete: retry with the same request id)",
+			odgm.FromContext(ctx.Err()), m.id)
+	}
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, fmt.Errorf("%w: object %s", odgm.ErrTimeout, m.id)
+	case errors.Is(err, actor.ErrDeadLetter):
+		return nil, fmt.Errorf("%w: object actor gone", odgm.ErrUnavailable)
+	case err != nil:
+		return nil, mapErr(ctx, err)
+	}
+	r := v.(*objReply)
+	return r, r.err
+}
+
+// ListOptions select a page of List.
+type ListOptions struct {
+	// Prefix keeps the ids that start with it (folded to lower case).
+	Prefix string
+	// Limit is the most ids in the page. Zero means 1000.
+	Limit int
+	// Cursor is the previous page's Next; empty for the first page.
+	Cursor string
+	// Stale serves the page from this node's replicas without ReadIndex.
+	Stale bool
+}
+
+// Page is a page of object ids, in the bytewise order of id+"/" (the
+// order of the shards' keys; it differs from plain id order only for ids
+// where one is a prefix of another and a byte below '/' follows).
+type Page struct {
+	IDs []string
+	// Next is the cursor of the next page; empty after the last.
+	Next string
+}
+
+// List lists the ids of the class's existing objects across all its
+// partitions, in one stable order: pages are disjoint and, taken from
+// the first to the one with an empty Next, cover every object that existed
+// throughout. Every partition must have a replica on this node.
+//
+// Errors: ErrUnknownClass, ErrInvalidArgument (cursor), ErrTimeout,
+// ErrCanceled, ErrUnavailable, ErrClosed.
+func (n *Node) List(ctx context.Context, class string, q ListOptions) (*Page, error) {
+	c, err := n.class(class)
+	if err != nil {
+		return nil, err
+	}
+	if q.Cursor != "" {
+		if _, err := object.NormalizeID(q.Cursor); err != nil {
+			return nil, fmt.Errorf("%w: cursor: %w", odgm.ErrInvalidArgument, err)
+		}
+	}
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	cons := c.consistency(callOptions{stale: q.Stale})
+	ctx, cancel := n.withTimeout(ctx)
+	defer cancel()
+	var all []string
+	more := false
+	for _, s := range c.shards {
+		if !s.hosted {
+			return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, class)
+		}
+		v, err := n.host.Read(ctx, s.id, shards.ListObjects{Prefix: q.Prefix, Limit: q.Limit, Cursor: q.Cursor}, cons)
+		if err != nil {
+			return nil, mapErr(ctx, err)
+		}
+		l := v.(*shards.ObjectList)
+		all = append(all, l.IDs...)
+		more = more || l.Next != ""
+	}
+	slices.SortFunc(all, func(a, b string) int { return strings.Compare(a+"/", b+"/") })
+	page := &Page{IDs: all}
+	if len(all) > q.Limit {
+		page.IDs, more = all[:q.Limit], true
+	}
+	if more && len(page.IDs) > 0 {
+		page.Next = page.IDs[len(page.IDs)-1]
+	}
+	return page, nil
+}
+
+// IndexQuery selects a page of QueryIndex.
+type IndexQuery struct {
+	// Index is the name of one of the class's Indexes.
+	Index string
+	// Query selects values: appdata.QueryEqual, QueryRange, QueryPrefix.
+	Query appdata.Query
+	// Limit is the most items in the page. Zero means 1000.
+	Limit int
+	// Cursor is the previous page's Next; empty for the first page.
+	Cursor string
+	// Stale serves the page from this node's replicas without ReadIndex.
+	Stale bool
+}
+
+// IndexItem is one indexed entry found.
+type IndexItem struct {
+	ID, Entry string
+	Value     []byte
+}
+
+// IndexPage is a page of QueryIndex: partition by partition, and within a
+// partition in the index's value order.
+type IndexPage struct {
+	Items []IndexItem
+	// Next is the cursor of the next page; empty after the last.
+	Next string
+}
+
+// QueryIndex queries a secondary index of the class across its
+// partitions. Every partition must have a replica on this node.
+//
+// Errors: ErrUnknownClass, ErrInvalidArgument (unknown index, bad cursor),
+// ErrTimeout, ErrCanceled, ErrUnavailable, ErrClosed.
+func (n *Node) QueryIndex(ctx context.Context, class string, q IndexQuery) (*IndexPage, error) {
+	c, err := n.class(class)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(c.Indexes, func(ix Index) bool { return ix.Name == q.Index }) {
+		return nil, fmt.Errorf("%w: class %q has no index %q", odgm.ErrInvalidArgument, class, q.Index)
+	}
+	part, resume, err := parseIndexCursor(q.Cursor, len(c.shards))
+	if err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	cons := c.consistency(callOptions{stale: q.Stale})
+	ctx, cancel := n.withTimeout(ctx)
+	defer cancel()
+	page := &IndexPage{}
+	for ; part < len(c.shards); part, resume = part+1, nil {
+		s := c.shards[part]
+		if !s.hosted {
+			return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, class)
+		}
+		if len(page.Items) == q.Limit {
+			page.Next = fmt.Sprintf("%d:", part)
+			return page, nil
+		}
+		v, err := n.host.Read(ctx, s.id, shards.QueryIndex{Index: q.Index, Query: q.Query, Limit: q.Limit - len(page.Items), Resume: resume}, cons)
+		if err != nil {
+			return nil, mapErr(ctx, err)
+		}
+		r := v.(*shards.IndexResult)
+		for _, it := range r.Items {
+			page.Items = append(page.Items, IndexItem{ID: it.ID, Entry: it.Entry, Value: bytes.Clone(it.Value)})
+		}
+		if r.Next != nil {
+			page.Next = fmt.Sprintf("%d:%s", part, hex.EncodeToString(r.Next))
+			return page, nil
+		}
+	}
+	return page, nil
+}
+
+// parseIndexCursor reads "<partition>:<hex resume key>".
+func parseIndexCursor(cur string, parts int) (int, []byte, error) {
+	if cur == "" {
+		return 0, nil, nil
+	}
+	p, h, ok := strings.Cut(cur, ":")
+	part, err := strconv.Atoi(p)
+	if !ok || err != nil || part < 0 || part >= parts {
+		return 0, nil, fmt.Errorf("%w: index cursor %q", odgm.ErrInvalidArgument, cur)
+	}
+	resume, err := hex.DecodeString(h)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: index cursor %q", odgm.ErrInvalidArgument, cur)
+	}
+	if len(resume) == 0 {
+		resume = nil
+	}
+	return part, resume, nil
+}
+
+// mapErr turns an error of the shards layer or dragonboat into the odgm
+// error a caller tests for, keeping the original in the chain.
+func mapErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, e := range []error{odgm.ErrNotFound, odgm.ErrVersionMismatch, odgm.ErrInvalidID, odgm.ErrInvalidArgument,
+		odgm.ErrUnknownClass, odgm.ErrUnknownMethod, odgm.ErrTooLarge, odgm.ErrTimeout, odgm.ErrCanceled,
+		odgm.ErrUnavailable, odgm.ErrClosed} {
+		if errors.Is(err, e) {
+			return err
+		}
+	}
+	var target error
+	switch {
+	case errors.Is(err, shards.ErrVersionMismatch):
+		target = odgm.ErrVersionMismatch
+	case errors.Is(err, shards.ErrInvalidCommand), errors.Is(err, shards.ErrInvalidQuery):
+		target = odgm.ErrInvalidArgument
+	case ctx.Err() != nil:
+		target = odgm.FromContext(ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, dragonboat.ErrTimeout), errors.Is(err, dragonboat.ErrTimeoutTooSmall):
+		target = odgm.ErrTimeout
+	case errors.Is(err, context.Canceled), errors.Is(err, dragonboat.ErrCanceled):
+		target = odgm.ErrCanceled
+	case errors.Is(err, shards.ErrClosed):
+		target = odgm.ErrClosed
+	default:
+		// Not started, no leader yet, dropped during an election, shard
+		// or NodeHost closing, system busy: the shard cannot serve now.
+		target = odgm.ErrUnavailable
+	}
+	return fmt.Errorf("%w: %w", target, err)
+}

@@ -1,0 +1,133 @@
+// Package runtime is the embeddable ODGM node: start one inside your
+// program, declare classes of objects with methods, and work with objects
+// by (class, id). Every write is replicated by Raft (dragonboat, through
+// package shards) and stored in the three storage layers of package
+// storage.
+//
+//	node, err := runtime.Start(ctx, runtime.Config{DataDir: "data"}) // or Memory: true
+//	if err != nil { ... }
+//	defer node.Stop(ctx)
+//	err = node.RegisterClass(ctx, runtime.Class{
+//		Name: "counter",
+//		Methods: map[string]runtime.Method{
+//			"incr": func(ctx context.Context, o *runtime.Object, _ []byte) ([]byte, error) {
+//				v, _ := o.Get("n")
+//				n, _ := strconv.Atoi(string(v))
+//				o.Set("n", []byte(strconv.Itoa(n+1)))
+//				return nil, nil
+//			},
+//		},
+//	})
+//	_, err = node.Invoke(ctx, "counter", "visits", "incr", nil)
+//	st, err := node.Get(ctx, "counter", "visits") // st.Version, st.Entries["n"]
+//
+// # Node
+//
+// A Node is one dragonboat NodeHost (shards.Host) and one protoactor
+// ActorSystem (logging discarded) over one data directory. Config's zero
+// value plus DataDir is a durable single node (append_log fsyncing before
+// acknowledging, zstd snapshot files, buntdb); Memory: true keeps
+// everything in memory (no DataDir needed: a temporary directory holds
+// dragonboat's flag files and is removed by Stop). A single node with no
+// RaftAddress uses dragonboat's in-process transport and never listens on
+// a port; its placeholder address is kept in DataDir/raft-address.
+// Several nodes form a static cluster through Config.Cluster (node id →
+// Raft address, loopback or not). Stop is graceful and idempotent: calls
+// already queued are answered, object actors finish what they hold, then
+// shards, NodeHost, actor system and storage close, releasing every
+// goroutine and file. Start sets dragonboat's process-wide loggers to
+// CRITICAL (dragonboat has no per-NodeHost logger).
+//
+// # Classes and shards
+//
+// RegisterClass creates a class's shards: partition p of class c is the
+// dragonboat shard ShardID(c, p) = (high 48 bits of FNV-1a-64(c)) | p —
+// deterministic on every node and across restarts, without coordination;
+// ids below 65536 stay free for the node's own groups. An object's
+// partition is object.Partition(id, partitions) (FNV-1a-64 mod
+// partitions): a class's partitions and replicas cannot change over
+// existing data (they are recorded in the node's own app store under
+// runtime/class/<name>, and RegisterClass refuses another shape). The
+// replicas of a shard are placed by Replicas: the class's replica count of
+// the cluster's nodes, in id order, starting at shardID mod nodes; the
+// replica id is the node id. Each node registers the class; a node starts
+// only the replicas placed on it, and a shard elects a leader once a
+// quorum of its nodes has registered. Every request on a node must find a
+// replica of its shard on that node (odgm.ErrUnavailable otherwise):
+// forwarding to another node comes with the gateway (not yet).
+//
+// # Objects, versions and writes
+//
+// Get, Put, Delete, DeleteObject, CompareAndSwap, List, QueryIndex, Invoke
+// and InvokeStateless take a context first and return the typed errors of
+// package odgm (errors.Is). Versions: 0 while an object does not exist,
+// 1 after its first write, +1 for every write that changes something (a
+// batch counts once); writing stored values, deleting missing entries and
+// an empty batch change nothing. A stale expected version →
+// odgm.ErrVersionMismatch and nothing written. Limits (id, entry name,
+// value size, batch size) are Config.Limits → odgm.ErrTooLarge.
+//
+// Every write carries a request id (RequestID sets it; otherwise a fresh
+// one): the shard's state machine remembers the first result of each id
+// (shards.Config.MaxRememberedRequests), so a retry — by the caller, or by
+// the runtime itself after a dropped or timed-out proposal — is applied at
+// most once. An invocation's method may run several times (after version
+// mismatches); its k-th run proposes with request id "<id>#k", so a
+// retried invocation finds its earlier runs' results.
+//
+// Reads (Get, List, QueryIndex) are linearizable (Raft ReadIndex) unless
+// StaleRead or ListOptions.Stale / IndexQuery.Stale ask for this node's
+// applied state. List merges the class's partitions into one order (the
+// bytewise order of id+"/"), with the last id of a page as the cursor;
+// QueryIndex goes partition by partition with a "<partition>:<resume>"
+// cursor.
+//
+// # Object actors
+//
+//	objects-<shard id>   one per local shard: routes calls to object actors,
+//	 │                   passivates them, restarts them after a panic
+//	 └─ object actor     one per active object (virtual: spawned by its
+//	                     first call)
+//
+// Writes (Put, Delete, DeleteObject, CompareAndSwap) and invocations of an
+// object go through its actor, one at a time in arrival order. An
+// invocation runs the method on the object's state (cached in the actor,
+// or read linearizably), collects its Sets and Deletes, drops the ones that
+// change nothing, and proposes the rest as one command conditioned on the
+// version it read; no writes → no proposal. A method error or panic →
+// nothing written and a *odgm.MethodError; after a panic the actor is
+// restarted (fresh state). While a read or proposal is in flight the actor
+// is in a waiting behaviour (BecomeStacked) that buffers every message; the
+// completion arrives as a message, the actor unbecomes and replays the
+// buffer in order (the buffer lives outside the actor instance, so a
+// restart loses nothing). The mailbox never blocks on Raft.
+//
+// An actor is passivated after Config.IdleTimeout without messages
+// (Class.Options.IdleTimeout overrides), and at once when a leader change
+// of its shard (an event from the Host's Dispatcher) names another node or
+// no leader: it first finishes what it holds, and calls for the object
+// wait in the objects actor until it has stopped, so an object never has
+// two actors on one node. ActiveObjects counts them. When the shard gets a new leader, every actor with a read
+// or proposal in flight sends it again (same request id), rather than
+// waiting for a request lost with the old leader to time out; any attempt
+// is bounded by Config.AttemptTimeout and retried up to Config.MaxRetries
+// times within the call's deadline.
+//
+// Caching and coherence: an actor keeps the object's state between
+// invocations only when the class has one replica (so every write of its
+// objects goes through this node's actors) and NoStateCache is not set.
+// After each write the cache is advanced only if the result's version is
+// the cached one plus one; otherwise it is dropped and read again. A write
+// that bypassed the actor (another node, or shards.Host directly) makes
+// the next write mismatch: the actor reloads and runs the method again.
+// Classes with several replicas read the object (ReadIndex) before every
+// invocation, because actors of the same object may run on several nodes
+// until routing sends every call to the leader's node.
+//
+// # Goroutines
+//
+// All Node methods are safe for concurrent use. Methods run on their
+// object actor's goroutine (protoactor's dispatcher), stateless methods on
+// the caller's. Proposals and reads complete on goroutines owned by the
+// shards.Host; their completions are messages to the actors.
+package runtime
