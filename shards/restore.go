@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,41 +198,17 @@ func (h *Host) loadRestore(ctx context.Context, shardID uint64, name, id string,
 	return st.Sync()
 }
 
-// loadRecords writes the records of sr into st in transactions of at most
-// batchBytes (keys plus values). It returns nil only once sr has verified
-// the snapshot's trailer. The state machine's own keys for the applied
-// index, recovery and restore are skipped (loadRestore sets them).
+// loadRecords writes the records of sr into st (see loadSnapshot), leaving
+// out the state machine's own keys for the applied index, recovery and
+// restore (loadRestore sets them).
 func loadRecords(ctx context.Context, st appdata.Store, sr *snapshot.Reader, batchBytes int) error {
-	for done := false; !done; {
-		if err := ctx.Err(); err != nil {
-			return err
+	return loadSnapshot(st, sr, batchBytes, ctx.Err, func(k []byte) bool {
+		switch string(k) {
+		case keyApplied, keyRecovering, keyRestored:
+			return true
 		}
-		err := st.Update(func(tx appdata.WriteTx) error {
-			for size := 0; size < batchBytes; {
-				k, v, err := sr.Next()
-				if err == io.EOF {
-					done = true
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				switch string(k) {
-				case keyApplied, keyRecovering, keyRestored:
-					continue
-				}
-				if err := tx.Put(k, v); err != nil {
-					return err
-				}
-				size += len(k) + len(v)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return false
+	})
 }
 
 // removeRaftData removes the replica's Raft state from the NodeHost: its

@@ -968,7 +968,14 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 	if err := s.wipe(stopc); err != nil {
 		return err
 	}
-	if err := loadSnapshot(s.store, sr, s.cfg.RecoverBatchBytes, stopc); err != nil {
+	check := func() error {
+		if stopped(stopc) {
+			return sm.ErrSnapshotStopped
+		}
+		return nil
+	}
+	skip := func(k []byte) bool { return string(k) == keyRecovering }
+	if err := loadSnapshot(s.store, sr, s.cfg.RecoverBatchBytes, check, skip); err != nil {
 		return fmt.Errorf("shards: recover %s: %w", s.name, err)
 	}
 	var idx uint64
@@ -995,16 +1002,16 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 }
 
 // loadSnapshot writes the records of sr into st in transactions of at most
-// batchBytes. It returns nil only once sr has verified its trailer.
-func loadSnapshot(st appdata.Store, sr *snapshot.Reader, batchBytes int, stopc <-chan struct{}) error {
-	done := false
-	for !done {
-		if stopped(stopc) {
-			return sm.ErrSnapshotStopped
+// batchBytes (keys plus values), leaving out the keys skip names. check
+// runs before each transaction; its error ends the load. It returns nil
+// only once sr has verified the snapshot's trailer.
+func loadSnapshot(st appdata.Store, sr *snapshot.Reader, batchBytes int, check func() error, skip func(key []byte) bool) error {
+	for done := false; !done; {
+		if err := check(); err != nil {
+			return err
 		}
 		err := st.Update(func(tx appdata.WriteTx) error {
-			size := 0
-			for size < batchBytes {
+			for size := 0; size < batchBytes; {
 				k, v, err := sr.Next()
 				if err == io.EOF {
 					done = true
@@ -1013,7 +1020,7 @@ func loadSnapshot(st appdata.Store, sr *snapshot.Reader, batchBytes int, stopc <
 				if err != nil {
 					return err
 				}
-				if string(k) == keyRecovering {
+				if skip(k) {
 					continue
 				}
 				if err := tx.Put(k, v); err != nil {
