@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/odgm-go/odgm/internal/loopback"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/storage"
 	"github.com/odgm-go/odgm/storage/raftlog"
@@ -65,12 +65,11 @@ type cluster struct {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := loopback.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 func testShardConfig() Config {

@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -35,6 +34,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/odgm-go/odgm/bench/report"
+	"github.com/odgm-go/odgm/internal/loopback"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/shards"
 	"github.com/odgm-go/odgm/storage"
@@ -225,25 +225,6 @@ func measure(t target, w int, d time.Duration) point {
 	return p
 }
 
-func freeAddrs(n int) ([]string, error) {
-	var out []string
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
-}
-
 // odgm is a 3-replica shard under the shards state machine.
 type odgm struct {
 	hosts  []*shards.Host
@@ -253,7 +234,7 @@ type odgm struct {
 }
 
 func newODGM(dir, logType string, value []byte, appSync appdata.SyncPolicy) (*odgm, error) {
-	addrs, err := freeAddrs(3)
+	addrs, err := loopback.Addrs(3)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +326,7 @@ func (s *trivialSM) RecoverFromSnapshot(io.Reader, []sm.SnapshotFile, <-chan str
 func (s *trivialSM) Close() error { return nil }
 
 func newRaw(dir string, valueSize int) (*raw, error) {
-	addrs, err := freeAddrs(3)
+	addrs, err := loopback.Addrs(3)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/internal/loopback"
 	"github.com/odgm-go/odgm/runtime"
 )
 
@@ -56,21 +56,12 @@ func value(v []byte) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 const objects = 4
 
 func run(ctx context.Context, w io.Writer, dir string, callers, each int) error {
 	cluster := map[uint64]string{}
 	for id := uint64(1); id <= 3; id++ {
-		addr, err := freeAddr()
+		addr, err := loopback.Addr()
 		if err != nil {
 			return err
 		}
