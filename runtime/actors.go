@@ -122,19 +122,10 @@ type objectsActor struct {
 
 	stopping  bool
 	stopReply *actor.PID
-	unsub     func()
 }
 
 func (a *objectsActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		a.unsub = a.env.node.host.Events().Subscribe(a.env.shardID, func(e shards.Event) { root.Send(self, e) })
-	case *actor.Stopping, *actor.Restarting:
-		if a.unsub != nil {
-			a.unsub()
-			a.unsub = nil
-		}
 	case countActive:
 		ctx.Respond(len(a.byID))
 	case *drainAndStop:

@@ -308,7 +308,10 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 		}
 		// The shard actor re-attaches to the running replica, supervises
 		// its log and snapshot children and stops the replica on Stop.
-		spec := shards.ShardSpec{Host: n.host, ShardID: sid, ReplicaID: n.cfg.NodeID, Config: scfg, Logger: n.log}
+		// Its objects child is the parent of the shard's object actors:
+		// object calls go to the shard actor, which forwards them.
+		env := &shardEnv{node: n, cls: cl, shardID: sid}
+		spec := shards.ShardSpec{Host: n.host, ShardID: sid, ReplicaID: n.cfg.NodeID, Config: scfg, Logger: n.log, Objects: objectsProps(env)}
 		v, err := n.sys.Root.RequestFuture(n.shards, &shards.StartShard{Spec: spec}, 10*time.Second).Result()
 		if err == nil {
 			err = v.(*shards.StartShardReply).Err
@@ -317,11 +320,7 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 			_ = n.host.StopReplica(sid)
 			return fmt.Errorf("runtime: class %q partition %d: shard actor: %w", cl.Name, p, err)
 		}
-		env := &shardEnv{node: n, cls: cl, shardID: sid}
-		s.objects, err = n.sys.Root.SpawnNamed(objectsProps(env), fmt.Sprintf("objects-%d", sid))
-		if err != nil {
-			return fmt.Errorf("runtime: class %q partition %d: %w", cl.Name, p, err)
-		}
+		s.objects = v.(*shards.StartShardReply).PID
 	}
 	return nil
 }
@@ -329,7 +328,8 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 func (n *Node) stopShards(cl *class) {
 	for _, s := range cl.shards {
 		if s.objects != nil {
-			_ = n.sys.Root.StopFuture(s.objects).Wait()
+			// Object actors finish what they hold before the replica stops.
+			_, _ = n.sys.Root.RequestFuture(s.objects, &drainAndStop{}, 10*time.Second).Result()
 		}
 		if s.hosted {
 			_, _ = n.sys.Root.RequestFuture(n.shards, &shards.StopShard{ShardID: s.id}, 10*time.Second).Result()

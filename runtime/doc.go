@@ -84,10 +84,20 @@
 //
 // # Object actors
 //
-//	objects-<shard id>   one per local shard: routes calls to object actors,
-//	 │                   passivates them, restarts them after a panic
-//	 └─ object actor     one per active object (virtual: spawned by its
-//	                     first call)
+//	shards supervisor
+//	 └─ shard-<id>         the shard actor (package shards): replica, log,
+//	     │                 snapshot and data children
+//	     └─ objects        one per local shard (ShardSpec.Objects): routes
+//	         │             calls to object actors, passivates them,
+//	         │             restarts them after a panic
+//	         └─ object actor  one per active object (virtual: spawned by
+//	                          its first call)
+//
+// Calls are sent to the shard actor, which forwards them to its objects
+// child with their sender, and hands it the shard's events. A restart of
+// the shard actor stops the object actors with it (calls they held fail
+// with a typed error, and a retry with the same request id is applied at
+// most once); the next call activates them again.
 //
 // Writes (Put, Delete, DeleteObject, CompareAndSwap) and invocations of an
 // object go through its actor, one at a time in arrival order. An

@@ -214,8 +214,8 @@ func (n *Node) stop(ctx context.Context) error {
 	}
 	for i, f := range futures {
 		if _, err := f.Result(); err != nil {
-			// Out of time: stop it now (what it holds is answered
-			// ErrUnavailable).
+			// Out of time: stop the shard actor, and with it its object
+			// actors, now (what they hold is answered ErrUnavailable).
 			_ = n.sys.Root.StopFuture(pids[i]).Wait()
 		}
 	}

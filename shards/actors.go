@@ -99,6 +99,13 @@ type ShardSpec struct {
 	// OnDecide observes supervision decisions about the children.
 	OnDecide func(child *actor.PID, reason any, d Decision)
 	Logger   *slog.Logger
+	// Objects, if set, are the props of the parent of the shard's object
+	// actors (the runtime's): the shard actor spawns it as its child
+	// "objects", supervises it with Children, forwards to it every message
+	// it does not handle itself (object calls keep their sender), and
+	// sends it every event of the shard. A restart of the shard actor
+	// stops it with the other children and starts it again.
+	Objects *actor.Props
 }
 
 // ShardProps returns the props of a shard actor. The shard actor starts
@@ -125,6 +132,7 @@ type shardActor struct {
 	log      *actor.PID
 	snap     *actor.PID
 	data     *actor.PID
+	objects  *actor.PID // nil without Spec.Objects, or once it has stopped
 	unsub    func()
 }
 
@@ -147,6 +155,9 @@ func (a *shardActor) Receive(ctx actor.Context) {
 			actor.WithReceiverMiddleware(s.Middleware...)))
 		a.data = spawnChild(ctx, "data", actor.PropsFromProducer(func() actor.Actor { return &dataActor{spec: s} },
 			actor.WithReceiverMiddleware(s.Middleware...)))
+		if s.Objects != nil {
+			a.objects = spawnChild(ctx, "objects", s.Objects)
+		}
 	case *actor.Restarting:
 		// The replica keeps running: the next instance re-attaches to it.
 		a.unsubscribe()
@@ -174,7 +185,14 @@ func (a *shardActor) Receive(ctx actor.Context) {
 		ctx.Forward(a.snap)
 	case *GetHealth:
 		ctx.Respond(s.Host.Health(s.ShardID))
+	case *actor.Terminated:
+		if a.objects != nil && m.Who.Equal(a.objects) {
+			a.objects = nil // it stopped itself (drained): nothing to forward to
+		}
 	case Event:
+		if a.objects != nil {
+			ctx.Send(a.objects, m)
+		}
 		switch m.Kind {
 		case EventLogCompacted, EventLogDBCompacted:
 			ctx.Send(a.log, m)
@@ -184,8 +202,20 @@ func (a *shardActor) Receive(ctx actor.Context) {
 		case EventLeaderUpdated:
 			s.Logger.Debug("leader updated", "shard", m.ShardID, "leader", m.LeaderID, "term", m.Term)
 		}
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		if a.objects != nil {
+			ctx.Forward(a.objects)
+		} else if ctx.Sender() != nil {
+			ctx.Respond(&UnhandledReply{Message: fmt.Sprintf("shards: shard %d has no handler for %T", s.ShardID, m)})
+		}
 	}
 }
+
+// UnhandledReply answers a request the shard actor has no handler for
+// (and no objects child to forward it to), so that the sender fails at
+// once instead of waiting for its timeout.
+type UnhandledReply struct{ Message string }
 
 func (a *shardActor) unsubscribe() {
 	if a.unsub != nil {

@@ -233,3 +233,76 @@ func TestReplicaRestartOnSameHost(t *testing.T) {
 	})
 	c.checkAppliedOnce()
 }
+
+// echo is what TestObjectsChild's objects child answers: its incarnation
+// and the message it got.
+type echo struct {
+	incarnation int32
+	msg         any
+}
+
+type ping struct{ n int }
+
+// TestObjectsChild: with Spec.Objects the shard actor runs the object
+// actors' parent as its child: unknown messages reach it with their sender,
+// so do the shard's events, and a restart of the shard actor starts a new
+// one. Without it, an unknown request is answered at once.
+func TestObjectsChild(t *testing.T) {
+	sys := newActorSystem(t)
+	n := &node{id: 1, dir: t.TempDir(), addr: freeAddr(t)}
+	c := &cluster{t: t, be: backends[0], apps: map[string]map[uint64]int{}}
+	c.openStorage(n)
+	var err error
+	n.host, err = NewHost(HostConfig{Dir: n.dir + "/nh", RaftAddress: n.addr, RTTMillisecond: 10, Storage: n.comp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stop(n) })
+
+	var incarnations atomic.Int32
+	events := make(chan Event, 100)
+	objects := actor.PropsFromProducer(func() actor.Actor {
+		inc := incarnations.Add(1)
+		return actor.ReceiveFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case ping:
+				ctx.Respond(echo{incarnation: inc, msg: m})
+			case Event:
+				select {
+				case events <- m:
+				default:
+				}
+			}
+		})
+	})
+	sup := sys.Root.Spawn(SupervisorProps(SupervisionPolicy{}, nil, nil))
+	spec := ShardSpec{Host: n.host, ShardID: testShard, ReplicaID: 1, Members: map[uint64]string{1: n.addr}, Config: testShardConfig(),
+		Objects: objects, Middleware: []actor.ReceiverMiddleware{crashMiddleware}}
+	st := request[*StartShardReply](t, sys, sup, &StartShard{Spec: spec})
+	if st.Err != nil {
+		t.Fatal(st.Err)
+	}
+	if e := request[echo](t, sys, st.PID, ping{1}); e.incarnation != 1 || e.msg != (ping{1}) {
+		t.Fatalf("forwarded ping answered %+v", e)
+	}
+	select {
+	case <-events:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the objects child got no event of its shard")
+	}
+	sys.Root.Send(st.PID, crash{})
+	waitFor(t, "a new objects child", func() bool { return incarnations.Load() == 2 })
+	if e := request[echo](t, sys, st.PID, ping{2}); e.incarnation != 2 {
+		t.Fatalf("after the shard actor's restart: %+v", e)
+	}
+	if s := request[*StopShardReply](t, sys, sup, &StopShard{ShardID: testShard}); s.Err != nil {
+		t.Fatal(s.Err)
+	}
+
+	spec.Objects = nil
+	st = request[*StartShardReply](t, sys, sup, &StartShard{Spec: spec})
+	if st.Err != nil {
+		t.Fatal(st.Err)
+	}
+	request[*UnhandledReply](t, sys, st.PID, ping{3})
+}

@@ -205,7 +205,13 @@
 //	     │             re-attaches on restart, stops it on Stopping
 //	     ├─ log        asks dragonboat to reclaim compacted log space on a schedule
 //	     ├─ snapshot   scheduled exports + retention; ExportNow
-//	     └─ data       Read: linearizable (ReadIndex) or stale, on Host goroutines
+//	     ├─ data       Read: linearizable (ReadIndex) or stale, on Host goroutines
+//	     └─ objects    ShardSpec.Objects, if set: the parent of the shard's object
+//	                   actors (package runtime's); gets every message the shard
+//	                   actor does not handle (sender kept) and every shard event
+//
+// Without an objects child, a request the shard actor does not handle is
+// answered with an *UnhandledReply at once.
 //
 // A Write is proposed with ProposeAsync; the completion comes back to the
 // shard actor as a message, which replies to the original sender: the
