@@ -13,6 +13,7 @@ import (
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/storage"
 	"github.com/odgm-go/odgm/storage/raftlog"
+	"github.com/odgm-go/odgm/storage/snapshot"
 )
 
 const testShard = 7
@@ -41,6 +42,14 @@ var backends = []backend{
 	// dragonboat's pebble is slower to fsync: a longer RTT keeps elections
 	// stable.
 	{"pebble", true, durableWith(raftlog.BackendPebble), 50},
+	{"tan", true, durableWith(raftlog.BackendTan), 50},
+	// Exported snapshots in memory beside a durable log and app store.
+	{"append_log+memory_snapshot", true, func(dir string) storage.Config {
+		c := durableWith(raftlog.BackendAppendLog)(dir)
+		c.Snapshot = storage.SnapshotConfig{Type: snapshot.BackendMemory}
+		c.Snapshot.Config.EnsureDefaults()
+		return c
+	}, 0},
 }
 
 // node is one member of a test cluster.
