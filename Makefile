@@ -35,7 +35,9 @@ fuzz:
 
 examples:
 	@for d in $(EXAMPLES); do echo "== $$d"; $(GO) run ./$$d || exit 1; done
-	$(GO) run ./bench/storagebench -quick -suite appdata -out $$(mktemp -d) > /dev/null
+	@echo "== bench/storagebench -quick -suite appdata (smoke)"; d=$$(mktemp -d) && \
+	$(GO) run ./bench/storagebench -quick -suite appdata -out $$d > $$d/out.txt 2>&1; rc=$$?; \
+	[ $$rc -eq 0 ] || tail -20 $$d/out.txt; rm -rf $$d; exit $$rc
 
 generate:
 	$(BUF) lint
