@@ -498,8 +498,10 @@ func (a *objectActor) run(ctx actor.Context) {
 	}
 	v := a.st.version()
 	a.out, a.puts, a.dels, a.tries = out, puts, dels, 0
+	// The reply rides with the writes: a retry of this request id gets
+	// the reply of the attempt that was applied, not one computed again.
 	a.cmd = &odgmv1.Command{RequestId: rid, Object: &odgmv1.ObjectRef{Class: cls.Name, Id: a.id},
-		Puts: puts, Deletes: dels, ExpectedVersion: &v}
+		Puts: puts, Deletes: dels, ExpectedVersion: &v, Reply: out}
 	a.propose(ctx)
 }
 
@@ -532,7 +534,11 @@ func (a *objectActor) proposed(ctx actor.Context, res *odgmv1.CommandResult, err
 	switch {
 	case err == nil:
 		a.st = a.st.applied(res, a.puts, a.dels, a.cmd.GetDeleteObject())
-		a.finish(ctx, &objReply{payload: a.out, result: res, version: res.GetMeta().GetVersion()})
+		payload := a.out
+		if a.cmd.Reply != nil || res.GetReply() != nil {
+			payload = res.GetReply() // the first applied attempt's reply
+		}
+		a.finish(ctx, &objReply{payload: payload, result: res, version: res.GetMeta().GetVersion()})
 	case errors.Is(err, shards.ErrVersionMismatch):
 		a.st = nil
 		// A retried request finds the results of its earlier attempts

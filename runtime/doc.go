@@ -73,7 +73,11 @@
 // the runtime itself after a dropped or timed-out proposal — is applied at
 // most once. An invocation's method may run several times (after version
 // mismatches); its k-th run proposes with request id "<id>#k", so a
-// retried invocation finds its earlier runs' results.
+// retried invocation finds its earlier runs' results. The reply travels
+// with the writes and is remembered with the result: a retry returns the
+// reply of the run that was applied, not one computed again on the state
+// that run already changed. (A method that writes nothing proposes
+// nothing, so its reply is computed afresh each time.)
 //
 // Reads (Get, List, QueryIndex) are linearizable (Raft ReadIndex) unless
 // StaleRead or ListOptions.Stale / IndexQuery.Stale ask for this node's

@@ -361,9 +361,15 @@ func TestRequestIDAppliedOnce(t *testing.T) {
 	if err := n.RegisterClass(ctx, counterClass("counter", 2)); err != nil {
 		t.Fatal(err)
 	}
+	// incr returns the new count: every try gets the reply of the try that
+	// was applied (1), not a count computed again (2, 3).
 	for i := 0; i < 3; i++ {
-		if _, err := n.Invoke(ctx, "counter", "c", "incr", nil, runtime.RequestID("incr-1")); err != nil {
+		out, err := n.Invoke(ctx, "counter", "c", "incr", nil, runtime.RequestID("incr-1"))
+		if err != nil {
 			t.Fatal(err)
+		}
+		if got := getU64(out); got != 1 {
+			t.Fatalf("try %d of one request replied %d, want the first reply 1", i+1, got)
 		}
 	}
 	out, err := n.Invoke(ctx, "counter", "c", "get", nil)

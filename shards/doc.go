@@ -98,7 +98,10 @@
 // (the oldest by apply order) are forgotten. Everything is in the
 // replicated data, so every replica, and a replica restored from a
 // snapshot, decides the same way. A retry after its id was forgotten is
-// applied again: size the bound for the retry horizon.
+// applied again: size the bound for the retry horizon. A command may carry
+// the reply of the invocation that made it (Command.reply): APPLIED and
+// NOOP results keep it, so a retry gets the first attempt's reply too
+// (remembered replies count in the table's size).
 //
 // # Snapshots
 //

@@ -371,6 +371,10 @@ func (s *StateMachine) apply(tx appdata.WriteTx, data []byte) (_ *odgmv1.Command
 	if err != nil {
 		return nil, rid, false, err
 	}
+	switch res.Status {
+	case odgmv1.CommandStatus_COMMAND_STATUS_APPLIED, odgmv1.CommandStatus_COMMAND_STATUS_NOOP:
+		res.Reply = cmd.Reply
+	}
 	return res, rid, false, nil
 }
 
@@ -630,6 +634,10 @@ func appendResult(b []byte, r *odgmv1.CommandResult) ([]byte, error) {
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		b = protowire.AppendString(b, r.Message)
 	}
+	if len(r.Reply) > 0 {
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendBytes(b, r.Reply)
+	}
 	return b, nil
 }
 
@@ -749,7 +757,7 @@ func decodeCommand(data []byte, sc *applyScratch) bool {
 			}
 			continue
 		}
-		if typ != protowire.BytesType || num < 1 || num > 7 {
+		if typ != protowire.BytesType || num < 1 || num > 8 {
 			return false
 		}
 		v, n := protowire.ConsumeBytes(data)
@@ -794,6 +802,10 @@ func decodeCommand(data []byte, sc *applyScratch) bool {
 				return false
 			}
 			cmd.ProposedAt = &sc.at
+		case 8:
+			if len(v) > 0 {
+				cmd.Reply = v[:len(v):len(v)]
+			}
 		}
 	}
 	if len(puts) > 0 {

@@ -392,3 +392,36 @@ func rangeQuery(low, high string) appdata.Query {
 	}
 	return appdata.QueryRange(l, hi)
 }
+
+// An invocation's reply travels in its command: the result carries it, and
+// a retry of the request id gets the first reply even when the retry
+// computed another (its method ran again on the state the first one made).
+func TestReplyRemembered(t *testing.T) {
+	h := newHarness(t, storage.Memory(), Config{})
+	cmd := withRID(put("c", "n", "1"), "inc-1")
+	cmd.Reply = []byte("1")
+	first := h.apply(cmd)[0]
+	if first.Status != applied || string(first.Reply) != "1" {
+		t.Fatalf("first: %v", first)
+	}
+	retry := withRID(put("c", "n", "2"), "inc-1")
+	retry.Reply = []byte("2")
+	again := h.apply(retry)[0]
+	if string(again.Reply) != "1" || h.apps["inc-1"] != 1 {
+		t.Fatalf("retry got %v (applied %d times), want the first reply", again, h.apps["inc-1"])
+	}
+	if v := string(h.get("c").Entries[0].Value); v != "1" {
+		t.Fatalf("retry re-applied: n=%s", v)
+	}
+	// A no-op keeps its reply too; a mismatch has none.
+	same := withRID(put("c", "n", "1"), "read-1")
+	same.Reply = []byte("same")
+	if r := h.apply(same)[0]; r.Status != noop || string(r.Reply) != "same" {
+		t.Fatalf("no-op: %v", r)
+	}
+	bad := expect(put("c", "n", "3"), 7)
+	bad.Reply = []byte("x")
+	if r := h.apply(bad)[0]; r.Status != mismatch || r.Reply != nil {
+		t.Fatalf("mismatch: %v", r)
+	}
+}

@@ -97,7 +97,12 @@ type Command struct {
 	ExpectedVersion *uint64 `protobuf:"varint,6,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
 	// proposed_at is the proposer's clock when the command was made; apply uses
 	// it for created/updated times so that every replica stores the same bytes.
-	ProposedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=proposed_at,json=proposedAt,proto3" json:"proposed_at,omitempty"`
+	ProposedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=proposed_at,json=proposedAt,proto3" json:"proposed_at,omitempty"`
+	// reply is the reply an invocation computed along with this command's
+	// writes. Applying the command keeps it in the result, so that a retry
+	// of the request gets the first reply, not one computed again from the
+	// state the first attempt already changed.
+	Reply         []byte `protobuf:"bytes,8,opt,name=reply,proto3" json:"reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -181,6 +186,13 @@ func (x *Command) GetProposedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Command) GetReply() []byte {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
 // CommandResult is what applying a Command returned; a retried request id
 // gets the stored result of its first application.
 type CommandResult struct {
@@ -190,7 +202,9 @@ type CommandResult struct {
 	// the command did not apply).
 	Meta *ObjectMeta `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
 	// message explains an INVALID or VERSION_MISMATCH status.
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// reply is the command's reply, for APPLIED and NOOP.
+	Reply         []byte `protobuf:"bytes,4,opt,name=reply,proto3" json:"reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,11 +260,18 @@ func (x *CommandResult) GetMessage() string {
 	return ""
 }
 
+func (x *CommandResult) GetReply() []byte {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
 var File_odgm_v1_command_proto protoreflect.FileDescriptor
 
 const file_odgm_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x15odgm/v1/command.proto\x12\aodgm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14odgm/v1/object.proto\"\xb9\x02\n" +
+	"\x15odgm/v1/command.proto\x12\aodgm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14odgm/v1/object.proto\"\xcf\x02\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12*\n" +
@@ -260,12 +281,14 @@ const file_odgm_v1_command_proto_rawDesc = "" +
 	"\rdelete_object\x18\x05 \x01(\bR\fdeleteObject\x12.\n" +
 	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01\x12;\n" +
 	"\vproposed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"proposedAtB\x13\n" +
-	"\x11_expected_version\"\x82\x01\n" +
+	"proposedAt\x12\x14\n" +
+	"\x05reply\x18\b \x01(\fR\x05replyB\x13\n" +
+	"\x11_expected_version\"\x98\x01\n" +
 	"\rCommandResult\x12.\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x16.odgm.v1.CommandStatusR\x06status\x12'\n" +
 	"\x04meta\x18\x02 \x01(\v2\x13.odgm.v1.ObjectMetaR\x04meta\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*\xa5\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
+	"\x05reply\x18\x04 \x01(\fR\x05reply*\xa5\x01\n" +
 	"\rCommandStatus\x12\x1e\n" +
 	"\x1aCOMMAND_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16COMMAND_STATUS_APPLIED\x10\x01\x12\x17\n" +
