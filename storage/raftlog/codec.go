@@ -114,6 +114,13 @@ func (e *encoder) checkpoint(n Node, x *nodeIndex[pos]) {
 	e.buf = append(e.buf, byte(opCheckpoint))
 	e.uvarint(n.ShardID)
 	e.uvarint(n.ReplicaID)
+	appendMeta(e, x)
+}
+
+// appendMeta encodes a replica's metadata: compacted index, flags (1: hard
+// state present, 2: bootstrap present), hard state, snapshot, bootstrap.
+// It is the body of append_log's checkpoint and kv_log's metadata key.
+func appendMeta[T slot](e *encoder, x *nodeIndex[T]) {
 	e.uvarint(x.compacted)
 	var flags byte
 	if x.hasState {
@@ -126,6 +133,20 @@ func (e *encoder) checkpoint(n Node, x *nodeIndex[pos]) {
 	e.message(&x.state)
 	e.message(&x.snapshot)
 	e.message(&x.boot)
+}
+
+// meta decodes what appendMeta encodes.
+func (d *decoder) meta(index *uint64, state *pb.State, snap *pb.Snapshot, boot *pb.Bootstrap, hasState, hasBoot *bool) {
+	*index = d.uvarint()
+	if d.err == nil && d.off < len(d.p) {
+		*hasState, *hasBoot = d.p[d.off]&1 != 0, d.p[d.off]&2 != 0
+		d.off++
+	} else if d.err == nil {
+		d.err = errBadPayload
+	}
+	d.message(state)
+	d.message(snap)
+	d.message(boot)
 }
 
 // segmentEnd records that segment prev's records end at offset end.
@@ -250,17 +271,7 @@ func (d *decoder) next(o *decodedOp) bool {
 		o.index = d.uvarint()
 	case opRemove:
 	case opCheckpoint:
-		o.index = d.uvarint()
-		if d.err == nil && d.off < len(d.p) {
-			flags := d.p[d.off]
-			d.off++
-			o.hasState, o.hasBoot = flags&1 != 0, flags&2 != 0
-		} else {
-			d.err = errBadPayload
-		}
-		d.message(&o.state)
-		d.message(&o.snapshot)
-		d.message(&o.bootstrap)
+		d.meta(&o.index, &o.state, &o.snapshot, &o.bootstrap, &o.hasState, &o.hasBoot)
 	default:
 		d.err = errBadPayload
 	}

@@ -337,32 +337,12 @@ func (k *kvLog) Close() error {
 // encodeMeta encodes a replica's metadata (the checkpoint body).
 func encodeMeta[T slot](x *nodeIndex[T]) []byte {
 	var e encoder
-	e.uvarint(x.compacted)
-	var flags byte
-	if x.hasState {
-		flags |= 1
-	}
-	if x.hasBoot {
-		flags |= 2
-	}
-	e.buf = append(e.buf, flags)
-	e.message(&x.state)
-	e.message(&x.snapshot)
-	e.message(&x.boot)
+	appendMeta(&e, x)
 	return e.buf
 }
 
 func decodeMeta[T slot](b []byte, x *nodeIndex[T]) error {
 	d := decoder{p: b}
-	x.compacted = d.uvarint()
-	if d.err == nil && d.off < len(b) {
-		x.hasState, x.hasBoot = b[d.off]&1 != 0, b[d.off]&2 != 0
-		d.off++
-	} else {
-		return errBadPayload
-	}
-	d.message(&x.state)
-	d.message(&x.snapshot)
-	d.message(&x.boot)
+	d.meta(&x.compacted, &x.state, &x.snapshot, &x.boot, &x.hasState, &x.hasBoot)
 	return d.err
 }
