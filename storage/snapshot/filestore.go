@@ -327,19 +327,7 @@ func (s *fileStore) Delete(ctx context.Context, id string) error {
 }
 
 func (s *fileStore) Cleanup(ctx context.Context, r Retention) (int, error) {
-	ms, err := s.List(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range Plan(ms, r, s.env.now()) {
-		if err := s.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			return n, err
-		}
-		s.env.log.Info("snapshot: removed by retention", "id", id)
-		n++
-	}
-	return n, nil
+	return cleanup(ctx, s, r, s.env)
 }
 
 func (s *fileStore) Close() error {

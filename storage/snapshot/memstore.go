@@ -179,18 +179,7 @@ func (s *memStore) Delete(ctx context.Context, id string) error {
 }
 
 func (s *memStore) Cleanup(ctx context.Context, r Retention) (int, error) {
-	ms, err := s.List(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range Plan(ms, r, s.env.now()) {
-		if err := s.Delete(ctx, id); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return cleanup(ctx, s, r, s.env)
 }
 
 func (s *memStore) Close() error {

@@ -2,6 +2,8 @@ package snapshot
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"slices"
 	"time"
 )
@@ -117,4 +119,22 @@ func latest(metas []Meta, shard uint64) (Meta, bool) {
 		}
 	}
 	return best, found
+}
+
+// cleanup carries out Plan on st: every backend's Cleanup. A snapshot that
+// is already gone (deleted meanwhile by another caller) is not an error.
+func cleanup(ctx context.Context, st Store, r Retention, e env) (int, error) {
+	ms, err := st.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range Plan(ms, r, e.now()) {
+		if err := st.Delete(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		e.log.Info("snapshot: removed by retention", "id", id)
+		n++
+	}
+	return n, nil
 }
