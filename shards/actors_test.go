@@ -31,6 +31,21 @@ func crashMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
 	}
 }
 
+// singleNode starts one Host on in-memory storage, stopped at cleanup.
+func singleNode(t *testing.T) *node {
+	t.Helper()
+	n := &node{id: 1, dir: t.TempDir(), addr: freeAddr(t)}
+	c := &cluster{t: t, be: backends[0], apps: map[string]map[uint64]int{}}
+	c.openStorage(n)
+	var err error
+	n.host, err = NewHost(HostConfig{Dir: n.dir + "/nh", RaftAddress: n.addr, RTTMillisecond: 10, Storage: n.comp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.stop(n) })
+	return n
+}
+
 func request[T any](t *testing.T, sys *actor.ActorSystem, pid *actor.PID, msg any) T {
 	t.Helper()
 	v, err := sys.Root.RequestFuture(pid, msg, 10*time.Second).Result()
@@ -49,15 +64,7 @@ func request[T any](t *testing.T, sys *actor.ActorSystem, pid *actor.PID, msg an
 // actor stops the replica.
 func TestShardActorStartsAndStopsReplica(t *testing.T) {
 	sys := newActorSystem(t)
-	n := &node{id: 1, dir: t.TempDir(), addr: freeAddr(t)}
-	c := &cluster{t: t, be: backends[0], apps: map[string]map[uint64]int{}}
-	c.openStorage(n)
-	var err error
-	n.host, err = NewHost(HostConfig{Dir: n.dir + "/nh", RaftAddress: n.addr, RTTMillisecond: 10, Storage: n.comp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.stop(n) })
+	n := singleNode(t)
 	sup := sys.Root.Spawn(SupervisorProps(SupervisionPolicy{}, nil, nil))
 	cfg := testShardConfig()
 	cfg.ExportInterval = 50 * time.Millisecond
@@ -249,15 +256,7 @@ type ping struct{ n int }
 // one. Without it, an unknown request is answered at once.
 func TestObjectsChild(t *testing.T) {
 	sys := newActorSystem(t)
-	n := &node{id: 1, dir: t.TempDir(), addr: freeAddr(t)}
-	c := &cluster{t: t, be: backends[0], apps: map[string]map[uint64]int{}}
-	c.openStorage(n)
-	var err error
-	n.host, err = NewHost(HostConfig{Dir: n.dir + "/nh", RaftAddress: n.addr, RTTMillisecond: 10, Storage: n.comp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.stop(n) })
+	n := singleNode(t)
 
 	var incarnations atomic.Int32
 	events := make(chan Event, 100)
