@@ -301,8 +301,7 @@ func (h *Host) replica(shardID uint64) (*replica, bool) {
 
 func (h *Host) encode(cmd *odgmv1.Command) ([]byte, error) {
 	if cmd.GetProposedAt() == nil {
-		cmd = proto.Clone(cmd).(*odgmv1.Command)
-		cmd.ProposedAt = timestamppb.New(h.cfg.Now())
+		cmd = withProposedAt(cmd, h.cfg.Now())
 	}
 	return proto.Marshal(cmd)
 }
@@ -369,6 +368,15 @@ func decodeResult(data []byte) (*odgmv1.CommandResult, error) {
 		return nil, fmt.Errorf("shards: undecodable result: %w", err)
 	}
 	return &out, ResultError(&out)
+}
+
+// withProposedAt returns cmd stamped with now: a shallow copy, so that the
+// caller's command is left as it is and nothing below the top level is
+// copied (every proposal of the runtime comes this way).
+func withProposedAt(cmd *odgmv1.Command, now time.Time) *odgmv1.Command {
+	return &odgmv1.Command{RequestId: cmd.RequestId, Object: cmd.Object, Puts: cmd.Puts, Deletes: cmd.Deletes,
+		DeleteObject: cmd.DeleteObject, ExpectedVersion: cmd.ExpectedVersion, Reply: cmd.Reply,
+		ProposedAt: timestamppb.New(now)}
 }
 
 // ResultError maps a result's status to an error: nil for APPLIED and
