@@ -267,7 +267,6 @@ type objectActor struct {
 	mismatches int // of them, those not replayed from the exactly-once table
 	tries      int // proposals of cmd after dropped proposals
 	cmd        *odgmv1.Command
-	out        []byte
 	puts       []*odgmv1.Entry
 	dels       []string
 }
@@ -393,7 +392,7 @@ func (a *objectActor) start(ctx actor.Context, p pending) {
 	case callInvoke:
 		a.runOrLoad(ctx)
 	case callWrite:
-		a.puts, a.dels, a.out = m.puts, m.dels, nil
+		a.puts, a.dels = m.puts, m.dels
 		a.cmd = &odgmv1.Command{
 			RequestId: m.requestID, Object: &odgmv1.ObjectRef{Class: a.env.cls.Name, Id: a.id},
 			Puts: m.puts, Deletes: m.dels, DeleteObject: m.deleteObject, ExpectedVersion: m.expected,
@@ -497,7 +496,7 @@ func (a *objectActor) run(ctx actor.Context) {
 		rid = fmt.Sprintf("%s#%d", rid, a.attempt)
 	}
 	v := a.st.version()
-	a.out, a.puts, a.dels, a.tries = out, puts, dels, 0
+	a.puts, a.dels, a.tries = puts, dels, 0
 	// The reply rides with the writes: a retry of this request id gets
 	// the reply of the attempt that was applied, not one computed again.
 	a.cmd = &odgmv1.Command{RequestId: rid, Object: &odgmv1.ObjectRef{Class: cls.Name, Id: a.id},
@@ -534,11 +533,9 @@ func (a *objectActor) proposed(ctx actor.Context, res *odgmv1.CommandResult, err
 	switch {
 	case err == nil:
 		a.st = a.st.applied(res, a.puts, a.dels, a.cmd.GetDeleteObject())
-		payload := a.out
-		if a.cmd.Reply != nil || res.GetReply() != nil {
-			payload = res.GetReply() // the first applied attempt's reply
-		}
-		a.finish(ctx, &objReply{payload: payload, result: res, version: res.GetMeta().GetVersion()})
+		// The reply of the attempt that was applied (this one's unless the
+		// request id was applied before), as the command carried it.
+		a.finish(ctx, &objReply{payload: res.GetReply(), result: res, version: res.GetMeta().GetVersion()})
 	case errors.Is(err, shards.ErrVersionMismatch):
 		a.st = nil
 		// A retried request finds the results of its earlier attempts
@@ -582,7 +579,7 @@ func (a *objectActor) proposed(ctx actor.Context, res *odgmv1.CommandResult, err
 // serves what was buffered meanwhile.
 func (a *objectActor) finish(ctx actor.Context, r *objReply) {
 	a.reply(ctx, r)
-	a.cur, a.cmd, a.out, a.puts, a.dels, a.phase = nil, nil, nil, nil, nil, phaseNone
+	a.cur, a.cmd, a.puts, a.dels, a.phase = nil, nil, nil, nil, phaseNone
 	if a.waiting {
 		a.waiting = false
 		a.UnbecomeStacked()
