@@ -22,53 +22,28 @@ import (
 	"github.com/odgm-go/odgm/storage/appdata"
 )
 
-// State is an object's state as Get returns it.
-type State struct {
-	ID                   string
-	Version              uint64
-	CreatedAt, UpdatedAt time.Time
-	// Entries are the selected entries (all by default); the caller owns
-	// the map and the values.
-	Entries map[string][]byte
-}
+// The object API's types are package odgm's, shared with the remote and
+// gRPC clients.
+type (
+	State       = odgm.State
+	Option      = odgm.Option
+	ListOptions = odgm.ListOptions
+	Page        = odgm.Page
+	IndexQuery  = odgm.IndexQuery
+	IndexItem   = odgm.IndexItem
+	IndexPage   = odgm.IndexPage
+)
 
-// Option adjusts one call.
-type Option func(*callOptions)
+// RequestID is odgm.RequestID.
+func RequestID(id string) Option { return odgm.RequestID(id) }
 
-type callOptions struct {
-	requestID string
-	stale     bool
-	names     []string
-}
+// StaleRead is odgm.StaleRead.
+func StaleRead() Option { return odgm.StaleRead() }
 
-// RequestID sets a write's or an invocation's request id (at most 200
-// bytes). A call retried with the id of an earlier call is applied at most
-// once: its write gets the first one's result. Without it each call gets a
-// fresh id (and is itself retried internally with that id).
-func RequestID(id string) Option { return func(o *callOptions) { o.requestID = id } }
+// Select is odgm.Select.
+func Select(names ...string) Option { return odgm.Select(names...) }
 
-// StaleRead serves a read from this node's replica at once, without a
-// ReadIndex round: faster, possibly behind the latest writes. For Invoke
-// of a class with several replicas, the method then reads this replica's
-// state (its writes are still conditioned on the version it read, so a
-// stale state costs a retry, never a lost update).
-func StaleRead() Option { return func(o *callOptions) { o.stale = true } }
-
-// Select makes Get return only the named entries.
-func Select(names ...string) Option { return func(o *callOptions) { o.names = names } }
-
-const maxRequestIDLen = 200
-
-func options(opts []Option) (callOptions, error) {
-	var o callOptions
-	for _, f := range opts {
-		f(&o)
-	}
-	if len(o.requestID) > maxRequestIDLen {
-		return o, fmt.Errorf("%w: request id of %d bytes, at most %d", odgm.ErrInvalidArgument, len(o.requestID), maxRequestIDLen)
-	}
-	return o, nil
-}
+var _ odgm.Objects = (*Node)(nil)
 
 // target resolves (class, id) to the class, the normalised id and its
 // shard, which must be hosted here.
@@ -92,8 +67,8 @@ func (n *Node) target(className, id string) (*class, string, *shard, error) {
 	return c, nid, s, nil
 }
 
-func (c *class) consistency(o callOptions) shards.Consistency {
-	if o.stale {
+func (c *class) consistency(o odgm.CallOptions) shards.Consistency {
+	if o.Stale {
 		return shards.Stale
 	}
 	return c.Options.ReadConsistency
@@ -106,7 +81,7 @@ func (c *class) consistency(o callOptions) shards.Consistency {
 // ErrInvalidID, ErrInvalidArgument (entry name), ErrTimeout, ErrCanceled,
 // ErrUnavailable, ErrClosed.
 func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*State, error) {
-	o, err := options(opts)
+	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -114,14 +89,14 @@ func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*Stat
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range o.names {
+	for _, name := range o.Names {
 		if err := checkEntry(&n.cfg.Limits, name, nil); err != nil {
 			return nil, err
 		}
 	}
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
-	v, err := n.host.Read(ctx, s.id, shards.GetObject{ID: nid, Names: o.names}, c.consistency(o))
+	v, err := n.host.Read(ctx, s.id, shards.GetObject{ID: nid, Names: o.Names}, c.consistency(o))
 	if err != nil {
 		return nil, mapErr(ctx, err)
 	}
@@ -182,7 +157,7 @@ func (n *Node) CompareAndSwap(ctx context.Context, class, id string, expected ui
 }
 
 func (n *Node) write(ctx context.Context, class, id string, puts map[string][]byte, dels []string, deleteObject bool, expected *uint64, opts []Option) (uint64, error) {
-	o, err := options(opts)
+	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +165,7 @@ func (n *Node) write(ctx context.Context, class, id string, puts map[string][]by
 	if err != nil {
 		return 0, err
 	}
-	m := &objCall{ctx: ctx, id: nid, kind: callWrite, requestID: o.requestID, deleteObject: deleteObject, expected: expected}
+	m := &objCall{ctx: ctx, id: nid, kind: callWrite, requestID: o.RequestID, deleteObject: deleteObject, expected: expected}
 	for _, name := range slices.Sorted(mapsKeys(puts)) {
 		if err := checkEntry(&n.cfg.Limits, name, puts[name]); err != nil {
 			return 0, err
@@ -240,7 +215,7 @@ func mapsKeys(m map[string][]byte) func(func(string) bool) {
 // have been applied: retry with the same RequestID), ErrCanceled,
 // ErrUnavailable, ErrClosed.
 func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []byte, opts ...Option) ([]byte, error) {
-	o, err := options(opts)
+	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +227,7 @@ func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []b
 	if !ok {
 		return nil, fmt.Errorf("%w: %s.%s", odgm.ErrUnknownMethod, class, method)
 	}
-	m := &objCall{ctx: ctx, id: nid, kind: callInvoke, requestID: o.requestID, method: method, fn: fn, payload: payload, stale: o.stale}
+	m := &objCall{ctx: ctx, id: nid, kind: callInvoke, requestID: o.RequestID, method: method, fn: fn, payload: payload, stale: o.Stale}
 	if m.requestID == "" {
 		m.requestID = n.newRequestID()
 	}
@@ -328,27 +303,6 @@ func (n *Node) send(ctx context.Context, s *shard, m *objCall) (*objReply, error
 	return r, r.err
 }
 
-// ListOptions select a page of List.
-type ListOptions struct {
-	// Prefix keeps the ids that start with it (folded to lower case).
-	Prefix string
-	// Limit is the most ids in the page. Zero means 1000.
-	Limit int
-	// Cursor is the previous page's Next; empty for the first page.
-	Cursor string
-	// Stale serves the page from this node's replicas without ReadIndex.
-	Stale bool
-}
-
-// Page is a page of object ids, in the bytewise order of id+"/" (the
-// order of the shards' keys; it differs from plain id order only for ids
-// where one is a prefix of another and a byte below '/' follows).
-type Page struct {
-	IDs []string
-	// Next is the cursor of the next page; empty after the last.
-	Next string
-}
-
 // List lists the ids of the class's existing objects across all its
 // partitions, in one stable order: pages are disjoint and, taken from
 // the first to the one with an empty Next, cover every object that existed
@@ -369,7 +323,7 @@ func (n *Node) List(ctx context.Context, class string, q ListOptions) (*Page, er
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	cons := c.consistency(callOptions{stale: q.Stale})
+	cons := c.consistency(odgm.CallOptions{Stale: q.Stale})
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
 	var all []string
@@ -397,34 +351,6 @@ func (n *Node) List(ctx context.Context, class string, q ListOptions) (*Page, er
 	return page, nil
 }
 
-// IndexQuery selects a page of QueryIndex.
-type IndexQuery struct {
-	// Index is the name of one of the class's Indexes.
-	Index string
-	// Query selects values: appdata.QueryEqual, QueryRange, QueryPrefix.
-	Query appdata.Query
-	// Limit is the most items in the page. Zero means 1000.
-	Limit int
-	// Cursor is the previous page's Next; empty for the first page.
-	Cursor string
-	// Stale serves the page from this node's replicas without ReadIndex.
-	Stale bool
-}
-
-// IndexItem is one indexed entry found.
-type IndexItem struct {
-	ID, Entry string
-	Value     []byte
-}
-
-// IndexPage is a page of QueryIndex: partition by partition, and within a
-// partition in the index's value order.
-type IndexPage struct {
-	Items []IndexItem
-	// Next is the cursor of the next page; empty after the last.
-	Next string
-}
-
 // QueryIndex queries a secondary index of the class across its
 // partitions. Every partition must have a replica on this node.
 //
@@ -445,7 +371,7 @@ func (n *Node) QueryIndex(ctx context.Context, class string, q IndexQuery) (*Ind
 	if q.Limit <= 0 {
 		q.Limit = 1000
 	}
-	cons := c.consistency(callOptions{stale: q.Stale})
+	cons := c.consistency(odgm.CallOptions{Stale: q.Stale})
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
 	page := &IndexPage{}
@@ -458,7 +384,7 @@ func (n *Node) QueryIndex(ctx context.Context, class string, q IndexQuery) (*Ind
 			page.Next = fmt.Sprintf("%d:", part)
 			return page, nil
 		}
-		v, err := n.host.Read(ctx, s.id, shards.QueryIndex{Index: q.Index, Query: q.Query, Limit: q.Limit - len(page.Items), Resume: resume}, cons)
+		v, err := n.host.Read(ctx, s.id, shards.QueryIndex{Index: q.Index, Query: appdata.Query(q.Query), Limit: q.Limit - len(page.Items), Resume: resume}, cons)
 		if err != nil {
 			return nil, mapErr(ctx, err)
 		}

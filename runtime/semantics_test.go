@@ -14,7 +14,6 @@ import (
 	"github.com/odgm-go/odgm"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
-	"github.com/odgm-go/odgm/storage/appdata"
 )
 
 func plain(name string, partitions int) runtime.Class {
@@ -514,7 +513,7 @@ func TestQueryIndex(t *testing.T) {
 	var ids []string
 	cursor := ""
 	for {
-		p, err := n.QueryIndex(ctx, "doc", runtime.IndexQuery{Index: "by_owner", Query: appdata.QueryEqual([]byte("alice")), Limit: 3, Cursor: cursor})
+		p, err := n.QueryIndex(ctx, "doc", runtime.IndexQuery{Index: "by_owner", Query: odgm.QueryEqual([]byte("alice")), Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,12 @@ module github.com/odgm-go/odgm/tools/protoc-gen-go
 
 go 1.26
 
-tool google.golang.org/protobuf/cmd/protoc-gen-go
+tool (
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)
 
-require google.golang.org/protobuf v1.36.12 // indirect
+require (
+	google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.5.1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
