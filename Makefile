@@ -25,6 +25,10 @@ lint: vet
 unit:
 	$(GO) test -race -timeout 8m $(RACE_PKGS)
 	$(GO) test -timeout 2m $(PLAIN_PKGS)
+	# Clusters of node processes (the built odgm binary) and in-process
+	# clusters: several protoactor remotes in one process race inside
+	# protoactor, so these run without the race detector.
+	$(GO) test -count=1 -timeout 5m -run 'Process' ./tests/ ./client/
 
 # Each fuzz target runs briefly over its seed corpus and fresh inputs.
 fuzz:
@@ -32,6 +36,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./storage/snapshot
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeID$$' -fuzztime $(FUZZTIME) ./object
 	$(GO) test -run '^$$' -fuzz '^FuzzUpdate$$' -fuzztime $(FUZZTIME) ./shards
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./runtime
 
 examples:
 	@for d in $(EXAMPLES); do echo "== $$d"; $(GO) run ./$$d || exit 1; done

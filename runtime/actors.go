@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,6 +19,8 @@ type shardEnv struct {
 	node    *Node
 	cls     *class
 	shardID uint64
+	// replicaID is this node's replica of the shard.
+	replicaID uint64
 }
 
 // Messages of the object actors. They are local Go values.
@@ -92,6 +95,11 @@ type proposeDone struct {
 	err error
 }
 type retryTick struct{ seq uint64 }
+type confirmDone struct {
+	seq  uint64
+	meta *odgmv1.ObjectMeta
+	err  error
+}
 
 // objectsProps are the props of a shard's objects actor: the parent of its
 // object actors. It routes each objCall to the object's actor (activating
@@ -101,7 +109,7 @@ type retryTick struct{ seq uint64 }
 func objectsProps(env *shardEnv) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &objectsActor{env: env, byID: map[string]*actor.PID{}, live: map[string]child{},
-			passivating: map[string]*actor.PID{}, held: map[string][]pending{}}
+			passivating: map[string]*actor.PID{}, held: map[string][]pending{}, pool: newWorkerPool(objectWorkers)}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(100, time.Second, actor.DefaultDecider)))
 }
 
@@ -122,10 +130,24 @@ type objectsActor struct {
 
 	stopping  bool
 	stopReply *actor.PID
+
+	pool *workerPool // runs the object actors' mailboxes
 }
+
+// objectWorkers bounds the goroutines a shard keeps for its object
+// actors' mailboxes (see workerPool).
+const objectWorkers = 64
 
 func (a *objectsActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Restarting:
+		// The children stop after this message, and one may be in a
+		// method that waits for this actor: do not wait for the workers
+		// (each ends after its turn). The next instance has its own pool.
+		a.pool.stop(false)
+	case *actor.Stopped:
+		// Every child has stopped: the workers end now.
+		a.pool.stop(true)
 	case countActive:
 		ctx.Respond(len(a.byID))
 	case *drainAndStop:
@@ -174,7 +196,7 @@ func (a *objectsActor) Receive(ctx actor.Context) {
 				ctx.Send(c.pid, leaderChanged{})
 			}
 		}
-		lost := m.Kind == shards.EventLeaderUpdated && m.LeaderID != a.env.node.cfg.NodeID ||
+		lost := m.Kind == shards.EventLeaderUpdated && m.LeaderID != a.env.replicaID ||
 			m.Kind == shards.EventNodeUnloaded || m.Kind == shards.EventNodeHostShuttingDown
 		if lost {
 			for id, pid := range a.byID {
@@ -206,7 +228,8 @@ func (a *objectsActor) passivate(ctx actor.Context, id string, pid *actor.PID) {
 func (a *objectsActor) activate(ctx actor.Context, id string) *actor.PID {
 	box := &mailbox{}
 	env := a.env
-	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newObjectActor(env, id, box) }))
+	pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newObjectActor(env, id, box) },
+		actor.WithDispatcher(a.pool)))
 	a.byID[id], a.live[pid.Id] = pid, child{id: id, pid: pid}
 	return pid
 }
@@ -256,6 +279,8 @@ type objectActor struct {
 	box *mailbox
 
 	st       *objState // cached state; nil: unknown
+	cached   bool      // the method runs on st kept from an earlier call, not read for this one
+	out      []byte    // a read-only run's reply, while it is confirmed
 	waiting  bool
 	phase    phase // what the waiting is for
 	draining bool
@@ -282,6 +307,7 @@ const (
 	phaseLoad
 	phasePropose
 	phaseBackoff
+	phaseConfirm
 )
 
 func newObjectActor(env *shardEnv, id string, box *mailbox) actor.Actor {
@@ -326,12 +352,18 @@ func (a *objectActor) waitingReceive(ctx actor.Context) {
 		if m.seq == a.seq {
 			a.propose(ctx)
 		}
+	case *confirmDone:
+		if m.seq == a.seq {
+			a.confirmed(ctx, m)
+		}
 	case leaderChanged:
 		switch a.phase {
 		case phaseLoad:
 			a.load(ctx)
 		case phasePropose:
 			a.propose(ctx)
+		case phaseConfirm:
+			a.confirm(ctx)
 		}
 	case *actor.Stopping:
 		if a.cur != nil {
@@ -382,7 +414,7 @@ func (a *objectActor) failBuffered(ctx actor.Context) {
 func (a *objectActor) call() *objCall { return a.cur.msg.(*objCall) }
 
 func (a *objectActor) start(ctx actor.Context, p pending) {
-	a.cur, a.attempt, a.mismatches, a.tries, a.cmd = &p, 0, 0, 0, nil
+	a.cur, a.attempt, a.mismatches, a.tries, a.cmd, a.cached = &p, 0, 0, 0, nil, false
 	m := a.call()
 	if err := m.ctx.Err(); err != nil {
 		a.finish(ctx, &objReply{err: odgm.FromContext(err)})
@@ -402,9 +434,11 @@ func (a *objectActor) start(ctx actor.Context, p pending) {
 }
 
 // runOrLoad runs the method on the cached state, reading it first when the
-// cache is empty or not trusted.
+// cache is empty or the class keeps none (see "Caching and coherence" in
+// doc.go for why a cached state is safe).
 func (a *objectActor) runOrLoad(ctx actor.Context) {
-	if a.st != nil && a.env.cls.trust {
+	if a.st != nil && !a.env.cls.Options.NoStateCache {
+		a.cached = true
 		a.run(ctx)
 		return
 	}
@@ -456,7 +490,7 @@ func (a *objectActor) loaded(ctx actor.Context, m *loadDone) {
 	for _, e := range m.st.Entries {
 		st.entries[e.Name] = e.Value
 	}
-	a.st, a.tries = st, 0
+	a.st, a.tries, a.cached = st, 0, false
 	a.run(ctx)
 }
 
@@ -484,6 +518,13 @@ func (a *objectActor) run(ctx actor.Context) {
 	}
 	puts, dels := obj.writes()
 	if len(puts)+len(dels) == 0 {
+		if a.cached && !m.stale {
+			// Computed on a cached state: answered only once the
+			// object is known to be still at that state.
+			a.out = out
+			a.confirm(ctx)
+			return
+		}
 		a.finish(ctx, &objReply{payload: out, version: a.st.version()})
 		return
 	}
@@ -502,6 +543,52 @@ func (a *objectActor) run(ctx actor.Context) {
 	a.cmd = &odgmv1.Command{RequestId: rid, Object: &odgmv1.ObjectRef{Class: cls.Name, Id: a.id},
 		Puts: puts, Deletes: dels, ExpectedVersion: &v, Reply: out}
 	a.propose(ctx)
+}
+
+// confirm checks that the object's metadata is still the cached state's,
+// after a read-only run on that state: linearizably (ReadIndex, metadata
+// only) when the class has several replicas, from the local state when it
+// has one (which is as fresh as a ReadIndex would make it; see load).
+func (a *objectActor) confirm(ctx actor.Context) {
+	a.seq++
+	q := shards.GetMeta{ID: a.id}
+	if a.env.cls.Replicas == 1 {
+		v, err := a.env.node.host.Read(a.call().ctx, a.env.shardID, q, shards.Stale)
+		st, _ := v.(*shards.ObjectState)
+		a.confirmed(ctx, &confirmDone{seq: a.seq, meta: metaOf(st), err: err})
+		return
+	}
+	a.phase = phaseConfirm
+	seq, self, root := a.seq, ctx.Self(), ctx.ActorSystem().Root
+	rctx, cancel := context.WithTimeout(a.call().ctx, a.env.node.cfg.AttemptTimeout)
+	err := a.env.node.host.ReadAsync(rctx, a.env.shardID, q, shards.Linearizable, func(v any, err error) {
+		cancel()
+		st, _ := v.(*shards.ObjectState)
+		root.Send(self, &confirmDone{seq: seq, meta: metaOf(st), err: err})
+	})
+	if err != nil {
+		cancel()
+		a.finish(ctx, &objReply{err: mapErr(a.call().ctx, err)})
+		return
+	}
+	a.wait()
+}
+
+func (a *objectActor) confirmed(ctx actor.Context, m *confirmDone) {
+	switch {
+	case m.err != nil && a.call().ctx.Err() == nil && a.tries < a.env.node.cfg.MaxRetries:
+		a.tries++
+		a.confirm(ctx)
+	case m.err != nil:
+		a.finish(ctx, &objReply{err: mapErr(a.call().ctx, m.err)})
+	case sameMeta(m.meta, a.st.meta):
+		a.finish(ctx, &objReply{payload: a.out, version: a.st.version()})
+	default:
+		// Written by someone else since it was cached: read the object
+		// and run the method again.
+		a.st, a.tries = nil, 0
+		a.load(ctx)
+	}
 }
 
 func callMethod(fn Method, ctx context.Context, obj *Object, payload []byte) (out []byte, err error, pv any) {
@@ -579,7 +666,7 @@ func (a *objectActor) proposed(ctx actor.Context, res *odgmv1.CommandResult, err
 // serves what was buffered meanwhile.
 func (a *objectActor) finish(ctx actor.Context, r *objReply) {
 	a.reply(ctx, r)
-	a.cur, a.cmd, a.puts, a.dels, a.phase = nil, nil, nil, nil, phaseNone
+	a.cur, a.cmd, a.puts, a.dels, a.out, a.phase = nil, nil, nil, nil, nil, phaseNone
 	if a.waiting {
 		a.waiting = false
 		a.UnbecomeStacked()
@@ -590,5 +677,80 @@ func (a *objectActor) finish(ctx actor.Context, r *objReply) {
 func (a *objectActor) reply(ctx actor.Context, r *objReply) {
 	if a.cur != nil && a.cur.sender != nil {
 		ctx.Send(a.cur.sender, r)
+	}
+}
+
+// workerPool is the dispatcher of a shard's object actors: it runs their
+// mailboxes on goroutines that it keeps, instead of protoactor's default
+// of a new goroutine for every turn of a mailbox (each of which grows a
+// fresh stack on the way into a method and the Raft calls). Schedule
+// hands fn to an idle worker, starts a new one while there are fewer than
+// max, or else runs fn on a goroutine of its own as protoactor would. The
+// objects actor owns the pool: it stops it when it stops, after its
+// children (or, without waiting, when it restarts).
+type workerPool struct {
+	work chan func() // unbuffered: a send succeeds only with an idle worker
+	quit chan struct{}
+	wg   sync.WaitGroup
+	max  int
+
+	mu struct {
+		sync.Mutex
+		workers int
+		stopped bool
+	}
+}
+
+func newWorkerPool(max int) *workerPool {
+	return &workerPool{work: make(chan func()), quit: make(chan struct{}), max: max}
+}
+
+// Schedule implements actor.Dispatcher.
+func (p *workerPool) Schedule(fn func()) {
+	select {
+	case p.work <- fn:
+		return
+	default:
+	}
+	p.mu.Lock()
+	start := !p.mu.stopped && p.mu.workers < p.max
+	if start {
+		p.mu.workers++
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if start {
+		go p.worker(fn)
+	} else {
+		go fn()
+	}
+}
+
+// Throughput implements actor.Dispatcher: protoactor's default.
+func (p *workerPool) Throughput() int { return 300 }
+
+func (p *workerPool) worker(fn func()) {
+	defer p.wg.Done()
+	for {
+		fn()
+		select {
+		case fn = <-p.work:
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// stop ends the idle workers and the busy ones after their turn, waiting
+// for them if wait; later Schedules get goroutines of their own.
+func (p *workerPool) stop(wait bool) {
+	p.mu.Lock()
+	if !p.mu.stopped {
+		p.mu.stopped = true
+		close(p.quit)
+	}
+	p.mu.Unlock()
+	if wait {
+		p.wg.Wait()
 	}
 }

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/internal/wire"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/object"
 	"github.com/odgm-go/odgm/shards"
-	"github.com/odgm-go/odgm/storage/appdata"
 )
 
 // The object API's types are package odgm's, shared with the remote and
@@ -60,7 +60,7 @@ func (n *Node) target(className, id string) (*class, string, *shard, error) {
 		return nil, "", nil, fmt.Errorf("%w: %w", odgm.ErrInvalidID, err)
 	}
 	s := c.shardFor(nid)
-	if !s.hosted {
+	if s.hosted() == nil {
 		return nil, "", nil, fmt.Errorf("%w: shard %d of class %q has no replica on node %d (replicas on %v)",
 			odgm.ErrUnavailable, s.id, className, n.cfg.NodeID, s.replicas)
 	}
@@ -84,6 +84,14 @@ func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*Stat
 	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return nil, err
+	}
+	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
+		return &odgmv1.Request{Op: &odgmv1.Request_Get{Get: &odgmv1.GetRequest{Class: class, Id: id, Names: o.Names, Stale: o.Stale}}}
+	}); ok {
+		if err != nil {
+			return nil, err
+		}
+		return wire.StateFromProto(resp.GetGet().GetState())
 	}
 	c, nid, s, err := n.target(class, id)
 	if err != nil {
@@ -157,9 +165,17 @@ func (n *Node) CompareAndSwap(ctx context.Context, class, id string, expected ui
 }
 
 func (n *Node) write(ctx context.Context, class, id string, puts map[string][]byte, dels []string, deleteObject bool, expected *uint64, opts []Option) (uint64, error) {
-	o, err := odgm.ApplyOptions(opts)
+	o, err := odgm.ApplyOptions(n.withRequestID(opts))
 	if err != nil {
 		return 0, err
+	}
+	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
+		return writeRequest(class, id, puts, dels, deleteObject, expected, o.RequestID)
+	}); ok {
+		if err != nil {
+			return 0, err
+		}
+		return writeVersion(resp)
 	}
 	_, nid, s, err := n.target(class, id)
 	if err != nil {
@@ -215,9 +231,21 @@ func mapsKeys(m map[string][]byte) func(func(string) bool) {
 // have been applied: retry with the same RequestID), ErrCanceled,
 // ErrUnavailable, ErrClosed.
 func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []byte, opts ...Option) ([]byte, error) {
-	o, err := odgm.ApplyOptions(opts)
+	o, err := odgm.ApplyOptions(n.withRequestID(opts))
 	if err != nil {
 		return nil, err
+	}
+	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
+		return &odgmv1.Request{Op: &odgmv1.Request_Invoke{Invoke: &odgmv1.InvokeRequest{
+			Class: class, Id: id, Method: method, Payload: payload, RequestId: o.RequestID, Stale: o.Stale}}}
+	}); ok {
+		if err != nil {
+			return nil, err
+		}
+		if resp.GetInvoke() == nil {
+			return nil, fmt.Errorf("%w: response without an invoke result", odgm.ErrUnavailable)
+		}
+		return resp.GetInvoke().GetPayload(), nil
 	}
 	c, nid, s, err := n.target(class, id)
 	if err != nil {
@@ -273,7 +301,12 @@ func (n *Node) send(ctx context.Context, s *shard, m *objCall) (*objReply, error
 		n.mu.RUnlock()
 		return nil, odgm.ErrClosed
 	}
-	f := n.sys.Root.RequestFuture(s.objects, m, max(time.Until(dl), time.Millisecond))
+	l := s.hosted()
+	if l == nil {
+		n.mu.RUnlock()
+		return nil, fmt.Errorf("%w: shard %d has no replica on this node", odgm.ErrUnavailable, s.id)
+	}
+	f := n.sys.Root.RequestFuture(l.objects, m, max(time.Until(dl), time.Millisecond))
 	n.mu.RUnlock()
 	// Wait for the reply or the caller's cancellation, whichever comes
 	// first. The waiting goroutine ends with the future, at the latest at
@@ -328,15 +361,11 @@ func (n *Node) List(ctx context.Context, class string, q ListOptions) (*Page, er
 	defer cancel()
 	var all []string
 	more := false
-	for _, s := range c.shards {
-		if !s.hosted {
-			return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, class)
-		}
-		v, err := n.host.Read(ctx, s.id, shards.ListObjects{Prefix: q.Prefix, Limit: q.Limit, Cursor: q.Cursor}, cons)
+	for p := range c.shards {
+		l, err := n.listShard(ctx, c, p, q, cons)
 		if err != nil {
-			return nil, mapErr(ctx, err)
+			return nil, err
 		}
-		l := v.(*shards.ObjectList)
 		all = append(all, l.IDs...)
 		more = more || l.Next != ""
 	}
@@ -376,19 +405,14 @@ func (n *Node) QueryIndex(ctx context.Context, class string, q IndexQuery) (*Ind
 	defer cancel()
 	page := &IndexPage{}
 	for ; part < len(c.shards); part, resume = part+1, nil {
-		s := c.shards[part]
-		if !s.hosted {
-			return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, class)
-		}
 		if len(page.Items) == q.Limit {
 			page.Next = fmt.Sprintf("%d:", part)
 			return page, nil
 		}
-		v, err := n.host.Read(ctx, s.id, shards.QueryIndex{Index: q.Index, Query: appdata.Query(q.Query), Limit: q.Limit - len(page.Items), Resume: resume}, cons)
+		r, err := n.queryShard(ctx, c, part, q, q.Limit-len(page.Items), resume, cons)
 		if err != nil {
-			return nil, mapErr(ctx, err)
+			return nil, err
 		}
-		r := v.(*shards.IndexResult)
 		for _, it := range r.Items {
 			page.Items = append(page.Items, IndexItem{ID: it.ID, Entry: it.Entry, Value: bytes.Clone(it.Value)})
 		}

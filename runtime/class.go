@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -129,11 +130,20 @@ type class struct {
 
 // shard is one partition of a class as this node sees it.
 type shard struct {
-	id       uint64
-	hosted   bool       // a replica runs on this node
-	objects  *actor.PID // parent of the object actors; nil if not hosted
+	id    uint64
+	local atomic.Pointer[localShard] // the replica on this node; nil if none
+	// replicas are the nodes of its replicas in a static cluster.
 	replicas []uint64
 }
+
+// localShard is a shard's replica on this node.
+type localShard struct {
+	replicaID uint64
+	objects   *actor.PID // parent of the object actors
+}
+
+// hosted returns the shard's replica on this node, or nil.
+func (s *shard) hosted() *localShard { return s.local.Load() }
 
 func (c *class) shardFor(id string) *shard {
 	return c.shards[object.Partition(id, uint32(len(c.shards)))]
@@ -222,6 +232,12 @@ func (n *Node) shardConfig(c *Class) shards.Config {
 // odgm.ErrClosed, odgm.ErrTimeout (no leader in time), or a start failure.
 func (n *Node) RegisterClass(ctx context.Context, c Class) error {
 	n.classDefaults(&c)
+	if n.cl != nil {
+		if err := n.validateClassShape(&c); err != nil {
+			return err
+		}
+		return n.registerClustered(ctx, c)
+	}
 	if err := n.validateClass(&c); err != nil {
 		return err
 	}
@@ -292,7 +308,6 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 		if !slices.Contains(s.replicas, n.cfg.NodeID) {
 			continue
 		}
-		s.hosted = true
 		var initial map[uint64]string
 		if !n.host.NodeHost().HasNodeInfo(sid, n.cfg.NodeID) {
 			initial = map[uint64]string{}
@@ -310,7 +325,7 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 		// its log and snapshot children and stops the replica on Stop.
 		// Its objects child is the parent of the shard's object actors:
 		// object calls go to the shard actor, which forwards them.
-		env := &shardEnv{node: n, cls: cl, shardID: sid}
+		env := &shardEnv{node: n, cls: cl, shardID: sid, replicaID: n.cfg.NodeID}
 		spec := shards.ShardSpec{Host: n.host, ShardID: sid, ReplicaID: n.cfg.NodeID, Config: scfg, Logger: n.log, Objects: objectsProps(env)}
 		v, err := n.sys.Root.RequestFuture(n.shards, &shards.StartShard{Spec: spec}, 10*time.Second).Result()
 		if err == nil {
@@ -320,20 +335,14 @@ func (n *Node) startShards(cl *class, nodes []uint64, scfg shards.Config) error 
 			_ = n.host.StopReplica(sid)
 			return fmt.Errorf("runtime: class %q partition %d: shard actor: %w", cl.Name, p, err)
 		}
-		s.objects = v.(*shards.StartShardReply).PID
+		s.local.Store(&localShard{replicaID: n.cfg.NodeID, objects: v.(*shards.StartShardReply).PID})
 	}
 	return nil
 }
 
 func (n *Node) stopShards(cl *class) {
 	for _, s := range cl.shards {
-		if s.objects != nil {
-			// Object actors finish what they hold before the replica stops.
-			_, _ = n.sys.Root.RequestFuture(s.objects, &drainAndStop{}, 10*time.Second).Result()
-		}
-		if s.hosted {
-			_, _ = n.sys.Root.RequestFuture(n.shards, &shards.StopShard{ShardID: s.id}, 10*time.Second).Result()
-		}
+		n.stopLocalShard(s)
 	}
 }
 
@@ -343,7 +352,7 @@ func (n *Node) waitLeaders(ctx context.Context, cl *class) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for _, s := range cl.shards {
-		for s.hosted && n.host.Health(s.id).LeaderID == 0 {
+		for s.hosted() != nil && n.host.Health(s.id).LeaderID == 0 {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("runtime: class %q shard %d has no leader: %w", cl.Name, s.id, odgm.FromContext(ctx.Err()))
@@ -352,6 +361,19 @@ func (n *Node) waitLeaders(ctx context.Context, cl *class) error {
 		}
 	}
 	return nil
+}
+
+// stopLocalShard stops the shard's local replica, if any: its object
+// actors finish what they hold, then the shard actor stops the replica.
+func (n *Node) stopLocalShard(s *shard) {
+	l := s.local.Swap(nil)
+	if l == nil {
+		return
+	}
+	if l.objects != nil {
+		_, _ = n.sys.Root.RequestFuture(l.objects, &drainAndStop{}, 10*time.Second).Result()
+	}
+	_, _ = n.sys.Root.RequestFuture(n.shards, &shards.StopShard{ShardID: s.id}, 10*time.Second).Result()
 }
 
 // Classes lists the registered classes' names, sorted.
@@ -380,10 +402,11 @@ func (n *Node) ActiveObjects(ctx context.Context, className string) (int, error)
 	dl, _ := ctx.Deadline()
 	total := 0
 	for _, s := range c.shards {
-		if s.objects == nil {
+		l := s.hosted()
+		if l == nil {
 			continue
 		}
-		v, err := n.sys.Root.RequestFuture(s.objects, countActive{}, max(time.Until(dl), time.Millisecond)).Result()
+		v, err := n.sys.Root.RequestFuture(l.objects, countActive{}, max(time.Until(dl), time.Millisecond)).Result()
 		if err != nil {
 			return 0, mapErr(ctx, err)
 		}

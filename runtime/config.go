@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/odgm-go/odgm/internal/tlsfiles"
 	"github.com/odgm-go/odgm/object"
 	"github.com/odgm-go/odgm/shards"
 	"github.com/odgm-go/odgm/storage"
@@ -41,6 +42,39 @@ type Config struct {
 	// node, this one included. Empty means just this node. Shard replicas
 	// are placed on these nodes (see Class.Replicas).
 	Cluster map[uint64]string `yaml:"cluster"`
+	// RemoteAddress is this node's protoactor remote address (host:port,
+	// port 0 refused): setting it makes the node a member of a dynamic
+	// cluster, whose nodes, classes and placement live in the meta shard
+	// (see the package doc, "Cluster"). Cluster must then be empty and
+	// RaftAddress set.
+	RemoteAddress string `yaml:"remote_address"`
+	// GRPCAddress, when set, serves the gRPC ObjectService there
+	// (host:port; port 0 picks a free one, see Node.GRPCAddress).
+	GRPCAddress string `yaml:"grpc_address"`
+	// Seeds are remote addresses of nodes of the cluster to join through
+	// (any of them will do). A node that already belongs to the cluster
+	// finds it again through them and through what it recorded.
+	Seeds []string `yaml:"seeds"`
+	// Bootstrap makes this node start a new cluster (the meta shard, with
+	// this node its first member) if its data holds none. Set it on one
+	// node, once.
+	Bootstrap bool `yaml:"bootstrap"`
+	// HeartbeatInterval is how often a cluster node reports to the meta
+	// leader (and learns the cluster's state). Zero means 500ms.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// NodeDeadTimeout: a node not heard of for that long is dead and its
+	// replicas are re-created on other nodes. Zero means 10s.
+	NodeDeadTimeout time.Duration `yaml:"node_dead_timeout"`
+	// Placement tunes the placement supervisor.
+	Placement PlacementConfig `yaml:"placement"`
+	// TLS, when its files are set, turns on mutual TLS for the Raft
+	// transport, protoactor remote and gRPC: every node (and client)
+	// presents a certificate signed by the CA and verifies its peer's.
+	// Relative paths are resolved against DataDir.
+	TLS tlsfiles.Files `yaml:"tls"`
+	// MaxMessageBytes bounds one message on the remote and gRPC ports.
+	// Zero means 64 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// RTTMillisecond is the Raft round trip in milliseconds (elections take
 	// about 10 of them). Zero means 20.
 	RTTMillisecond uint64 `yaml:"rtt_ms"`
@@ -73,6 +107,21 @@ type Config struct {
 	// Logger receives the node's warnings. Nil means discarded. (The
 	// actor system and dragonboat are kept quiet whatever it is.)
 	Logger *slog.Logger `yaml:"-"`
+}
+
+// PlacementConfig tunes the placement supervisor (package
+// actors/placement).
+type PlacementConfig struct {
+	// MetaReplicas is how many nodes run the meta shard. Zero means 3.
+	MetaReplicas int `yaml:"meta_replicas"`
+	// MaxMovesInFlight bounds the replicas moving at once when a node
+	// joins (rebalancing). Zero means 1.
+	MaxMovesInFlight int `yaml:"max_moves_in_flight"`
+	// CatchUpLag: an added replica counts as caught up within that many
+	// entries of its leader. Zero means 100.
+	CatchUpLag uint64 `yaml:"catch_up_lag"`
+	// NoLeaderBalance turns off moving leaders to spread them evenly.
+	NoLeaderBalance bool `yaml:"no_leader_balance"`
 }
 
 // ClassDefaults are used for a Class's zero fields.
@@ -134,6 +183,7 @@ func (c *Config) EnsureDefaults() {
 	c.Storage.EnsureDefaults()
 	if c.DataDir != "" {
 		c.Storage.ResolvePaths(c.DataDir)
+		c.TLS = c.TLS.ResolvePaths(c.DataDir)
 	}
 	if c.Classes.Partitions == 0 {
 		c.Classes.Partitions = 1
@@ -169,7 +219,29 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 5
 	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 500 * time.Millisecond
+	}
+	if c.NodeDeadTimeout == 0 {
+		c.NodeDeadTimeout = 10 * time.Second
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 64 << 20
+	}
+	p := &c.Placement
+	if p.MetaReplicas == 0 {
+		p.MetaReplicas = 3
+	}
+	if p.MaxMovesInFlight == 0 {
+		p.MaxMovesInFlight = 1
+	}
+	if p.CatchUpLag == 0 {
+		p.CatchUpLag = 100
+	}
 }
+
+// clustered reports whether the node is a member of a dynamic cluster.
+func (c *Config) clustered() bool { return c.RemoteAddress != "" }
 
 // cluster is Cluster, or just this node.
 func (c *Config) cluster() map[uint64]string {
@@ -215,6 +287,43 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.RaftAddress); err != nil {
 			add("raft_address: %q: %v", c.RaftAddress, err)
 		}
+	}
+	if c.clustered() {
+		if len(c.Cluster) > 0 {
+			add("cluster: a static cluster and remote_address (a dynamic cluster) exclude each other")
+		}
+		if c.RaftAddress == "" {
+			add("raft_address: required with remote_address")
+		}
+		for name, a := range map[string]string{"remote_address": c.RemoteAddress, "grpc_address": c.GRPCAddress} {
+			if a == "" {
+				continue
+			}
+			if _, port, err := net.SplitHostPort(a); err != nil {
+				add("%s: %q: %v", name, a, err)
+			} else if port == "0" && name == "remote_address" {
+				add("%s: %q: port 0 is refused (other nodes must find it)", name, a)
+			}
+		}
+		if !c.Bootstrap && len(c.Seeds) == 0 {
+			add("seeds: a cluster node needs seeds to join through, or bootstrap: true to start a new cluster")
+		}
+		if c.HeartbeatInterval <= 0 || c.NodeDeadTimeout < 2*c.HeartbeatInterval {
+			add("node_dead_timeout: %v must be at least twice heartbeat_interval %v", c.NodeDeadTimeout, c.HeartbeatInterval)
+		}
+		if p := c.Placement; p.MetaReplicas < 1 || p.MaxMovesInFlight < 1 {
+			add("placement: meta_replicas and max_moves_in_flight must be positive")
+		}
+	} else if c.GRPCAddress != "" || len(c.Seeds) > 0 || c.Bootstrap {
+		add("grpc_address, seeds and bootstrap need remote_address (a dynamic cluster)")
+	}
+	if c.TLS.Enabled() {
+		if err := c.TLS.Validate(); err != nil {
+			add("tls: %v", err)
+		}
+	}
+	if c.MaxMessageBytes < 1<<10 {
+		add("max_message_bytes: %d is below 1 KiB", c.MaxMessageBytes)
 	}
 	if c.Classes.Partitions < 1 || c.Classes.Partitions > MaxPartitions {
 		add("class_defaults.partitions: %d is out of range 1..%d", c.Classes.Partitions, MaxPartitions)

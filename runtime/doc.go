@@ -127,16 +127,40 @@
 // is bounded by Config.AttemptTimeout and retried up to Config.MaxRetries
 // times within the call's deadline.
 //
-// Caching and coherence: an actor keeps the object's state between
-// invocations only when the class has one replica (so every write of its
-// objects goes through this node's actors) and NoStateCache is not set.
-// After each write the cache is advanced only if the result's version is
-// the cached one plus one; otherwise it is dropped and read again. A write
-// that bypassed the actor (another node, or shards.Host directly) makes
-// the next write mismatch: the actor reloads and runs the method again.
-// Classes with several replicas read the object (ReadIndex) before every
-// invocation, because actors of the same object may run on several nodes
-// until routing sends every call to the leader's node.
+// Caching and coherence: an object actor keeps the object's state between
+// calls unless the class sets NoStateCache, whatever its replica count;
+// it reads the object only on its first call and after the cache is
+// dropped. This keeps every guarantee:
+//
+//   - Writes. A method's writes are proposed conditioned on the version of
+//     the state it ran on, cached or not, and after a write the cache is
+//     advanced only when the result is the next version of the same
+//     incarnation (same created_at); otherwise it is dropped. A cache made
+//     stale by a write that bypassed this actor (an actor of the object on
+//     another node, or shards.Host directly) only costs a version-mismatch
+//     result, on which the actor reads the object again (linearizably) and
+//     runs the method once more — the same path as a conflict between two
+//     uncached calls. (A version alone does not name a state when an
+//     object is deleted and re-created up to the same version between a
+//     read and a conditioned write; that window, which a cache widens,
+//     exists with or without it.)
+//   - Read-only invocations. A method that writes nothing proposes nothing,
+//     so nothing would catch a stale cache: its reply is returned only
+//     after the object's metadata (version, created_at, updated_at; no
+//     entries) is read and found equal to the cached state's. With several
+//     replicas that read is linearizable (a ReadIndex round, then the
+//     metadata from the local state machine), so the reply reflects every
+//     write acknowledged before the invocation started, on any node; with
+//     one replica it is the local state, which holds every acknowledged
+//     write (see Object actors). If the metadata differs, the cache is
+//     dropped, the object read, and the method run again. A call made with
+//     StaleRead skips the check.
+//   - Per-object order and exactly-once are the actor's and the state
+//     machine's, unchanged: the cache only decides what a run starts from.
+//
+// Passivation on a leader change still drops the caches of a shard whose
+// leader moved away. No leader lease is used: dragonboat offers none, and
+// a lease would trust clocks, which ReadIndex does not.
 //
 // # Goroutines
 //

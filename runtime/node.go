@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,11 +17,15 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/logger"
 	chantransport "github.com/lni/dragonboat/v4/plugin/chan"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/internal/remoteguard"
 	"github.com/odgm-go/odgm/shards"
 	"github.com/odgm-go/odgm/storage"
 )
@@ -41,6 +46,11 @@ type Node struct {
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
+
+	cl       *cluster // nil outside a dynamic cluster
+	grpcSrv  *grpc.Server
+	grpcLis  net.Listener
+	grpcDone chan struct{}
 
 	stopOnce sync.Once
 	stopErr  error
@@ -119,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.host, err = shards.NewHost(shards.HostConfig{
 		Dir: filepath.Join(n.cfg.DataDir, "nodehost"), RaftAddress: n.addr, RTTMillisecond: n.cfg.RTTMillisecond,
 		Storage: n.comp, Transport: transport, ProposalTimeout: n.cfg.AttemptTimeout, Logger: n.log,
+		CAFile: n.cfg.TLS.CA, CertFile: n.cfg.TLS.Cert, KeyFile: n.cfg.TLS.Key,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
@@ -134,7 +145,77 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	n.reqPrefix = fmt.Sprintf("n%d-%s", n.cfg.NodeID, hex.EncodeToString(b[:]))
+	if n.cfg.clustered() {
+		if err := n.startCluster(); err != nil {
+			if n.cl != nil {
+				n.cl.stopCluster()
+			}
+			return nil, err
+		}
+	}
 	return n, nil
+}
+
+// remoteOptions are the protoactor remote's options: the guard against
+// unknown or malformed messages, size limits, mutual TLS when configured.
+func (n *Node) remoteOptions() ([]remote.ConfigOption, error) {
+	server := remoteguard.ServerOptions(n.cfg.MaxMessageBytes)
+	dial := remoteguard.DialOptions(n.cfg.MaxMessageBytes)
+	if n.cfg.TLS.Enabled() {
+		sc, err := n.cfg.TLS.ServerCredentials()
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls: %w", ErrInvalidConfig, err)
+		}
+		cc, err := n.cfg.TLS.ClientCredentials()
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls: %w", ErrInvalidConfig, err)
+		}
+		server = append(server, grpc.Creds(sc))
+		dial = append(dial, grpc.WithTransportCredentials(cc))
+	} else {
+		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	return []remote.ConfigOption{remote.WithServerOptions(server...), remote.WithDialOptions(dial...)}, nil
+}
+
+// startGRPC serves the gRPC ObjectService on Config.GRPCAddress.
+func (n *Node) startGRPC() error {
+	lis, err := net.Listen("tcp", n.cfg.GRPCAddress)
+	if err != nil {
+		return fmt.Errorf("runtime: grpc: %w", err)
+	}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(n.cfg.MaxMessageBytes), grpc.MaxSendMsgSize(n.cfg.MaxMessageBytes)}
+	if n.cfg.TLS.Enabled() {
+		sc, err := n.cfg.TLS.ServerCredentials()
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("%w: tls: %w", ErrInvalidConfig, err)
+		}
+		opts = append(opts, grpc.Creds(sc))
+	}
+	n.grpcSrv, n.grpcLis, n.grpcDone = n.newGRPCServer(opts...), lis, make(chan struct{})
+	go func() {
+		defer close(n.grpcDone)
+		_ = n.grpcSrv.Serve(lis)
+	}()
+	return nil
+}
+
+// stopGRPC stops the gRPC service: calls in progress finish first.
+func (n *Node) stopGRPC() {
+	if n.grpcSrv == nil {
+		return
+	}
+	n.grpcSrv.GracefulStop()
+	<-n.grpcDone
+}
+
+// GRPCAddress is the address the gRPC service listens on ("" if none).
+func (n *Node) GRPCAddress() string {
+	if n.grpcLis == nil {
+		return ""
+	}
+	return n.grpcLis.Addr().String()
 }
 
 // placeholderAddress returns the address kept in dir/raft-address, making
@@ -197,6 +278,10 @@ func (n *Node) stop(ctx context.Context) error {
 	// Every call that passed the closed check has been queued (send holds
 	// the read lock while it queues): the objects actors answer them all,
 	// let their object actors finish, then stop.
+	if n.cl != nil {
+		// The cluster loop stops first: it would restart what stops next.
+		n.cl.stopCluster()
+	}
 	wait := time.Until(deadlineOr(ctx, 10*time.Second))
 	var errs []error
 	var futures []*actor.Future
@@ -206,9 +291,9 @@ func (n *Node) stop(ctx context.Context) error {
 			continue
 		}
 		for _, s := range c.shards {
-			if s.objects != nil {
-				futures = append(futures, n.sys.Root.RequestFuture(s.objects, &drainAndStop{}, max(wait, time.Millisecond)))
-				pids = append(pids, s.objects)
+			if l := s.hosted(); l != nil {
+				futures = append(futures, n.sys.Root.RequestFuture(l.objects, &drainAndStop{}, max(wait, time.Millisecond)))
+				pids = append(pids, l.objects)
 			}
 		}
 	}
@@ -257,6 +342,15 @@ func (n *Node) newRequestID() string {
 }
 
 func (n *Node) class(name string) (*class, error) {
+	c, err := n.knownClass(name)
+	if errors.Is(err, odgm.ErrUnknownClass) && n.cl != nil && n.cl.refresh() {
+		// The class may be newer than this node's view of the cluster.
+		c, err = n.knownClass(name)
+	}
+	return c, err
+}
+
+func (n *Node) knownClass(name string) (*class, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.mu.closed {

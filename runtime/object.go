@@ -6,9 +6,12 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/odgm-go/odgm"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/object"
+	"github.com/odgm-go/odgm/shards"
 )
 
 // Object is a method's view of one object: the state it read, plus the
@@ -19,14 +22,14 @@ type Object struct {
 	class, id string
 	meta      *odgmv1.ObjectMeta // nil: does not exist
 	base      map[string][]byte  // read-only
-	puts      map[string][]byte
-	dels      map[string]bool
-	err       error // the first invalid Set or Delete
+	puts      map[string][]byte  // nil until the first Set
+	dels      map[string]bool    // nil until the first Delete
+	err       error              // the first invalid Set or Delete
 	limits    *Limits
 }
 
 func newObject(class, id string, st *objState, limits *Limits) *Object {
-	o := &Object{class: class, id: id, limits: limits, puts: map[string][]byte{}, dels: map[string]bool{}}
+	o := &Object{class: class, id: id, limits: limits}
 	if st != nil {
 		o.meta, o.base = st.meta, st.entries
 	}
@@ -93,10 +96,14 @@ func (o *Object) Set(name string, value []byte) {
 		return
 	}
 	delete(o.dels, name)
-	o.puts[name] = slices.Clone(value)
-	if o.puts[name] == nil {
-		o.puts[name] = []byte{}
+	if o.puts == nil {
+		o.puts = map[string][]byte{}
 	}
+	v := slices.Clone(value)
+	if v == nil {
+		v = []byte{}
+	}
+	o.puts[name] = v
 }
 
 // Delete removes an entry (nothing if it does not exist).
@@ -106,6 +113,9 @@ func (o *Object) Delete(name string) {
 		return
 	}
 	delete(o.puts, name)
+	if o.dels == nil {
+		o.dels = map[string]bool{}
+	}
 	o.dels[name] = true
 }
 
@@ -174,6 +184,28 @@ type objState struct {
 
 func (s *objState) version() uint64 { return s.meta.GetVersion() }
 
+func metaOf(st *shards.ObjectState) *odgmv1.ObjectMeta {
+	if st == nil {
+		return nil
+	}
+	return st.Meta
+}
+
+// sameMeta reports whether a and b are the same state of an object: the
+// same version of the same incarnation (a deleted and re-created object
+// starts again at version 1, with a new created_at).
+func sameMeta(a, b *odgmv1.ObjectMeta) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.GetVersion() == b.GetVersion() && sameTime(a.GetCreatedAt(), b.GetCreatedAt()) &&
+		sameTime(a.GetUpdatedAt(), b.GetUpdatedAt())
+}
+
+func sameTime(a, b *timestamppb.Timestamp) bool {
+	return a.GetSeconds() == b.GetSeconds() && a.GetNanos() == b.GetNanos()
+}
+
 // applied returns the state after a write that the state machine answered
 // with res, or nil when that cannot be known from s (the write was not the
 // next version of s: someone else wrote in between, or it was a retried
@@ -194,7 +226,13 @@ func (s *objState) applied(res *odgmv1.CommandResult, puts []*odgmv1.Entry, dels
 		if res.GetMeta().GetVersion() != s.version()+1 {
 			return nil
 		}
-		next := &objState{meta: res.GetMeta(), entries: maps.Clone(s.entries)}
+		if s.meta != nil && !sameTime(res.GetMeta().GetCreatedAt(), s.meta.GetCreatedAt()) {
+			return nil // another incarnation of the object, at the next version
+		}
+		// s is the actor's alone once the method that read it has
+		// returned (an Object is valid only during the call): updated in
+		// place rather than copied.
+		next := &objState{meta: res.GetMeta(), entries: s.entries}
 		if next.entries == nil {
 			next.entries = map[string][]byte{}
 		}

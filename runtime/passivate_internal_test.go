@@ -41,7 +41,7 @@ func TestNoSecondActivationWhilePassivating(t *testing.T) {
 	go func() { _, err := n.Invoke(ctx, "busy", "o", "m", []byte("block")); done <- err }()
 	time.Sleep(50 * time.Millisecond)
 	c, _ := n.class("busy")
-	n.sys.Root.Send(c.shards[0].objects, shards.Event{Kind: shards.EventLeaderUpdated, ShardID: c.shards[0].id, LeaderID: 0})
+	n.sys.Root.Send(c.shards[0].hosted().objects, shards.Event{Kind: shards.EventLeaderUpdated, ShardID: c.shards[0].id, LeaderID: 0})
 	time.Sleep(50 * time.Millisecond)
 	go func() { _, err := n.Invoke(ctx, "busy", "o", "m", nil); done <- err }()
 	time.Sleep(100 * time.Millisecond)

@@ -3,7 +3,6 @@ package runtime_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/internal/apitest"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
 )
@@ -28,61 +28,15 @@ func entries(kv ...string) map[string][]byte {
 	return m
 }
 
-// TestVersionSemantics pins the version rules: first write 1, +1 per
-// changing write (a batch once), no change for no-op writes, a deleted
-// object is gone and starts again at 1.
-func TestVersionSemantics(t *testing.T) {
-	n := startMemory(t, nil)
-	ctx := ctxT(t)
-	if err := n.RegisterClass(ctx, plain("doc", 3)); err != nil {
-		t.Fatal(err)
-	}
-	steps := []struct {
-		name string
-		do   func() (uint64, error)
-		want uint64
-	}{
-		{"first put", func() (uint64, error) { return n.Put(ctx, "doc", "d", entries("a", "1")) }, 1},
-		{"batch of three", func() (uint64, error) { return n.Put(ctx, "doc", "d", entries("a", "2", "b", "2", "c", "2")) }, 2},
-		{"same values", func() (uint64, error) { return n.Put(ctx, "doc", "d", entries("a", "2", "b", "2")) }, 2},
-		{"empty put", func() (uint64, error) { return n.Put(ctx, "doc", "d", nil) }, 2},
-		{"delete missing", func() (uint64, error) { return n.Delete(ctx, "doc", "d", []string{"zz"}) }, 2},
-		{"delete existing", func() (uint64, error) { return n.Delete(ctx, "doc", "d", []string{"a", "zz"}) }, 3},
-		{"delete all entries", func() (uint64, error) { return n.Delete(ctx, "doc", "d", []string{"b", "c"}) }, 4},
-	}
-	for _, s := range steps {
-		got, err := s.do()
-		if err != nil || got != s.want {
-			t.Fatalf("%s: version %d, %v; want %d", s.name, got, err, s.want)
-		}
-	}
-	st, err := n.Get(ctx, "doc", "D") // ids fold to lower case
-	if err != nil || st.Version != 4 || len(st.Entries) != 0 || st.ID != "d" {
-		t.Fatalf("object with no entries left: %+v %v", st, err)
-	}
-	if st.CreatedAt.IsZero() || st.UpdatedAt.Before(st.CreatedAt) {
-		t.Fatalf("times %v %v", st.CreatedAt, st.UpdatedAt)
-	}
-	if err := n.DeleteObject(ctx, "doc", "d"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Get(ctx, "doc", "d"); !errors.Is(err, odgm.ErrNotFound) {
-		t.Fatalf("get deleted: %v", err)
-	}
-	if err := n.DeleteObject(ctx, "doc", "d"); err != nil {
-		t.Fatalf("delete missing object: %v", err)
-	}
-	if v, err := n.Put(ctx, "doc", "d", entries("a", "x")); err != nil || v != 1 {
-		t.Fatalf("re-created: %d %v", v, err)
-	}
-	// Select returns only the named entries.
-	if _, err := n.Put(ctx, "doc", "d", entries("b", "y")); err != nil {
-		t.Fatal(err)
-	}
-	st, err = n.Get(ctx, "doc", "d", runtime.Select("b", "missing"), runtime.StaleRead())
-	if err != nil || len(st.Entries) != 1 || string(st.Entries["b"]) != "y" {
-		t.Fatalf("select: %+v %v", st, err)
-	}
+// TestObjectsSuite runs the object API's semantic suite
+// (internal/apitest: versions, CAS, Select, pagination, invocations, typed
+// errors, request ids, deadlines) on the embedded node; the remote client
+// and the gRPC service run the same suite. The tests below pin what only
+// the embedded API shows.
+func TestObjectsSuite(t *testing.T) {
+	apitest.Run(t, func(t *testing.T) apitest.Target {
+		return apitest.Target{Objects: apitest.StartNode(t, nil), MaxValueSize: apitest.MaxValueSize}
+	})
 }
 
 // TestCompareAndSwap: a stale expected version fails with
@@ -352,39 +306,6 @@ func TestReadOnlyMethodProposesNothing(t *testing.T) {
 	}
 }
 
-// TestRequestIDAppliedOnce: a write or invocation retried with its request
-// id is applied once.
-func TestRequestIDAppliedOnce(t *testing.T) {
-	n := startMemory(t, nil)
-	ctx := ctxT(t)
-	if err := n.RegisterClass(ctx, counterClass("counter", 2)); err != nil {
-		t.Fatal(err)
-	}
-	// incr returns the new count: every try gets the reply of the try that
-	// was applied (1), not a count computed again (2, 3).
-	for i := 0; i < 3; i++ {
-		out, err := n.Invoke(ctx, "counter", "c", "incr", nil, runtime.RequestID("incr-1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := getU64(out); got != 1 {
-			t.Fatalf("try %d of one request replied %d, want the first reply 1", i+1, got)
-		}
-	}
-	out, err := n.Invoke(ctx, "counter", "c", "get", nil)
-	if err != nil || getU64(out) != 1 {
-		t.Fatalf("three tries of one request: count %d %v", getU64(out), err)
-	}
-	if _, err := n.Put(ctx, "counter", "p", entries("a", "first"), runtime.RequestID("put-1")); err != nil {
-		t.Fatal(err)
-	}
-	v, err := n.Put(ctx, "counter", "p", entries("a", "second"), runtime.RequestID("put-1"))
-	st, _ := n.Get(ctx, "counter", "p")
-	if err != nil || v != 1 || string(st.Entries["a"]) != "first" {
-		t.Fatalf("retried put: version %d, value %q, %v", v, st.Entries["a"], err)
-	}
-}
-
 // TestStaleCacheIsRetried: a write that bypassed the object actor makes
 // its cached state stale; the next invocation's write mismatches, the
 // actor reloads and runs the method again.
@@ -442,95 +363,6 @@ func TestPassivation(t *testing.T) {
 	out, err := n.Invoke(ctx, "counter", "c", "get", nil)
 	if err != nil || getU64(out) != 50 {
 		t.Fatalf("get after passivation: %d %v (a cached state survived)", getU64(out), err)
-	}
-}
-
-// TestListPagination: pages across partitions are disjoint, ordered, and
-// cover every object; the prefix filters.
-func TestListPagination(t *testing.T) {
-	n := startMemory(t, nil)
-	ctx := ctxT(t)
-	if err := n.RegisterClass(ctx, plain("item", 5)); err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for i := 0; i < 57; i++ {
-		id := fmt.Sprintf("k%03d", i)
-		if i%4 == 0 {
-			id = fmt.Sprintf("x%03d", i)
-		}
-		if _, err := n.Put(ctx, "item", id, entries("v", "1")); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, id)
-	}
-	slices.Sort(want)
-	for _, limit := range []int{1, 7, 57, 100} {
-		var got []string
-		cursor := ""
-		for pages := 0; ; pages++ {
-			p, err := n.List(ctx, "item", runtime.ListOptions{Limit: limit, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(p.IDs) > limit || pages > 100 {
-				t.Fatalf("page of %d over limit %d", len(p.IDs), limit)
-			}
-			got = append(got, p.IDs...)
-			if p.Next == "" {
-				break
-			}
-			cursor = p.Next
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("limit %d: listed %v", limit, got)
-		}
-	}
-	p, err := n.List(ctx, "item", runtime.ListOptions{Prefix: "X0", Limit: 1000})
-	if err != nil || len(p.IDs) != 15 || p.Next != "" {
-		t.Fatalf("prefix: %v %v", p, err)
-	}
-}
-
-// TestQueryIndex: an index over one entry, queried across partitions with
-// pages.
-func TestQueryIndex(t *testing.T) {
-	n := startMemory(t, nil)
-	ctx := ctxT(t)
-	cls := runtime.Class{Name: "doc", Partitions: 3, Indexes: []runtime.Index{{Name: "by_owner", Entry: "owner"}}}
-	if err := n.RegisterClass(ctx, cls); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 20; i++ {
-		owner := "bob"
-		if i%2 == 0 {
-			owner = "alice"
-		}
-		if _, err := n.Put(ctx, "doc", fmt.Sprint("d", i), entries("owner", owner, "title", "t")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ids []string
-	cursor := ""
-	for {
-		p, err := n.QueryIndex(ctx, "doc", runtime.IndexQuery{Index: "by_owner", Query: odgm.QueryEqual([]byte("alice")), Limit: 3, Cursor: cursor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range p.Items {
-			if it.Entry != "owner" || string(it.Value) != "alice" {
-				t.Fatalf("item %+v", it)
-			}
-			ids = append(ids, it.ID)
-		}
-		if p.Next == "" {
-			break
-		}
-		cursor = p.Next
-	}
-	slices.Sort(ids)
-	if len(ids) != 10 || slices.Compact(slices.Clone(ids)) == nil || len(slices.Compact(ids)) != 10 {
-		t.Fatalf("alice's docs: %v", ids)
 	}
 }
 

@@ -68,6 +68,9 @@ type HostConfig struct {
 	ProposalTimeout time.Duration
 	// Logger receives the Host's warnings. Nil means discarded.
 	Logger *slog.Logger
+	// MutualTLS, when CAFile, CertFile and KeyFile are set, makes the
+	// Raft transport use mutual TLS with them (PEM files).
+	CAFile, CertFile, KeyFile string
 	// Now is the clock that stamps commands without proposed_at. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -156,6 +159,9 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		RaftAddress:         cfg.RaftAddress,
 		RaftEventListener:   h.disp,
 		SystemEventListener: h.disp,
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" {
+		nhc.MutualTLS, nhc.CAFile, nhc.CertFile, nhc.KeyFile = true, cfg.CAFile, cfg.CertFile, cfg.KeyFile
 	}
 	nhc.Expert.LogDBFactory = &capturingFactory{LogDBFactory: f, h: h}
 	if cfg.Transport != nil {
@@ -363,11 +369,14 @@ func retryDropped(ctx context.Context, stop <-chan struct{}, op func() error) er
 }
 
 func decodeResult(data []byte) (*odgmv1.CommandResult, error) {
-	var out odgmv1.CommandResult
-	if err := proto.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("shards: undecodable result: %w", err)
+	out, ok := decodeResultFields(data)
+	if !ok {
+		out = &odgmv1.CommandResult{}
+		if err := proto.Unmarshal(data, out); err != nil {
+			return nil, fmt.Errorf("shards: undecodable result: %w", err)
+		}
 	}
-	return &out, ResultError(&out)
+	return out, ResultError(out)
 }
 
 // withProposedAt returns cmd stamped with now: a shallow copy, so that the

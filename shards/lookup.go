@@ -26,6 +26,13 @@ type GetObject struct {
 	Names []string
 }
 
+// GetMeta reads an object's metadata only (no entries): the cheap check
+// that a cached copy is still current. Result: *ObjectState without
+// Entries.
+type GetMeta struct {
+	ID string // normalised by the lookup
+}
+
 // ObjectState is the result of GetObject.
 type ObjectState struct {
 	ID string
@@ -108,6 +115,8 @@ func (s *StateMachine) Lookup(q any) (any, error) {
 	switch q := q.(type) {
 	case GetObject:
 		return s.getObject(q)
+	case GetMeta:
+		return s.getMeta(q)
 	case *GetObject:
 		return s.getObject(*q)
 	case ListObjects:
@@ -124,6 +133,22 @@ func (s *StateMachine) Lookup(q any) (any, error) {
 		return s.export(q)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrInvalidQuery, q)
+}
+
+func (s *StateMachine) getMeta(q GetMeta) (*ObjectState, error) {
+	id, err := object.NormalizeID(q.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	out := &ObjectState{ID: id}
+	err = s.store.View(func(tx appdata.ReadTx) (err error) {
+		out.Meta, err = readMeta(tx, s.cfg.Class, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (s *StateMachine) getObject(q GetObject) (*ObjectState, error) {

@@ -616,6 +616,58 @@ func decodeMeta(b []byte) (*odgmv1.ObjectMeta, bool) {
 	return m, true
 }
 
+// decodeResultFields decodes a result as appendResult encodes it (known
+// fields, each at most once, in field order) without protobuf's
+// reflection; anything else is !ok, and the caller falls back to
+// proto.Unmarshal, with the same result. The reply is copied: data is
+// dragonboat's.
+func decodeResultFields(b []byte) (*odgmv1.CommandResult, bool) {
+	r := &odgmv1.CommandResult{}
+	last := protowire.Number(0)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num <= last {
+			return nil, false
+		}
+		b, last = b[n:], num
+		if num == 1 {
+			if typ != protowire.VarintType {
+				return nil, false
+			}
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return nil, false
+			}
+			r.Status, b = odgmv1.CommandStatus(int32(v)), b[n:]
+			continue
+		}
+		if typ != protowire.BytesType || num > 4 {
+			return nil, false
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch num {
+		case 2:
+			m, ok := decodeMeta(v)
+			if !ok {
+				return nil, false
+			}
+			r.Meta = m
+		case 3:
+			if !utf8.Valid(v) {
+				return nil, false
+			}
+			r.Message = string(v)
+		case 4:
+			r.Reply = bytes.Clone(v)
+		}
+	}
+	return r, true
+}
+
 // appendResult appends r encoded as proto.Marshal encodes it.
 func appendResult(b []byte, r *odgmv1.CommandResult) ([]byte, error) {
 	if !plainResult(r) {

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -29,10 +28,10 @@ import (
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/logger"
-	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/odgm-go/odgm/bench/internal/rawshard"
 	"github.com/odgm-go/odgm/bench/report"
 	"github.com/odgm-go/odgm/internal/loopback"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
@@ -303,70 +302,32 @@ func (o *odgm) close() {
 }
 
 // raw is a 3-replica shard on plain dragonboat with a trivial state
-// machine.
+// machine (dragonboat's default LogDB, tiny memory profile).
 type raw struct {
-	nhs     []*dragonboat.NodeHost
-	leader  *dragonboat.NodeHost
+	shard   *rawshard.Shard
 	payload []byte
 }
-
-type trivialSM struct{ n uint64 }
-
-func (s *trivialSM) Update(e sm.Entry) (sm.Result, error) {
-	s.n++
-	return sm.Result{Value: s.n}, nil
-}
-func (s *trivialSM) Lookup(any) (any, error) { return s.n, nil }
-func (s *trivialSM) SaveSnapshot(io.Writer, sm.ISnapshotFileCollection, <-chan struct{}) error {
-	return nil
-}
-func (s *trivialSM) RecoverFromSnapshot(io.Reader, []sm.SnapshotFile, <-chan struct{}) error {
-	return nil
-}
-func (s *trivialSM) Close() error { return nil }
 
 func newRaw(dir string, valueSize int) (*raw, error) {
 	addrs, err := loopback.Addrs(3)
 	if err != nil {
 		return nil, err
 	}
-	members := map[uint64]dragonboat.Target{1: addrs[0], 2: addrs[1], 3: addrs[2]}
 	// The same encoded size as an ODGM command of this value size.
 	cmd, _ := proto.Marshal(&odgmv1.Command{Object: &odgmv1.ObjectRef{Class: "bench", Id: "o1-1"},
 		Puts: []*odgmv1.Entry{{Name: "v", Value: make([]byte, valueSize+1)}}, ProposedAt: timestamppb.Now()})
-	r := &raw{payload: cmd}
-	for i := 0; i < 3; i++ {
-		nhc := config.NodeHostConfig{NodeHostDir: filepath.Join(dir, fmt.Sprint("n", i)), RTTMillisecond: rttMS, RaftAddress: addrs[i]}
-		nhc.Expert.LogDB = config.GetTinyMemLogDBConfig()
-		nh, err := dragonboat.NewNodeHost(nhc)
-		if err != nil {
-			r.close()
-			return nil, err
-		}
-		r.nhs = append(r.nhs, nh)
-		rc := config.Config{ShardID: shardID, ReplicaID: uint64(i + 1), ElectionRTT: 10, HeartbeatRTT: 1, SnapshotEntries: 10000, CompactionOverhead: 1000}
-		if err := nh.StartReplica(members, false, func(uint64, uint64) sm.IStateMachine { return &trivialSM{} }, rc); err != nil {
-			r.close()
-			return nil, err
-		}
-	}
-	r.leader, err = waitLeader(r.nhs[0], func(id uint64) *dragonboat.NodeHost { return r.nhs[id-1] })
+	s, err := rawshard.Start(rawshard.Config{Dir: dir, Members: addrs, RTTMillisecond: rttMS,
+		Raft: config.Config{ElectionRTT: 10, HeartbeatRTT: 1, SnapshotEntries: 10000, CompactionOverhead: 1000}})
 	if err != nil {
-		r.close()
 		return nil, err
 	}
-	return r, nil
+	return &raw{shard: s, payload: cmd}, nil
 }
 
 func (r *raw) propose(ctx context.Context, _, _ int) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err := r.leader.SyncPropose(ctx, r.leader.GetNoOPSession(shardID), r.payload)
-	return err
+	return r.shard.Propose(ctx, r.payload)
 }
 
-func (r *raw) close() {
-	for _, nh := range r.nhs {
-		nh.Close()
-	}
-}
+func (r *raw) close() { r.shard.Close() }

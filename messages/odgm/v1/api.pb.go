@@ -751,12 +751,15 @@ func (x *CompareAndSwapResponse) GetVersion() uint64 {
 }
 
 type ListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Class         string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
-	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	Limit         uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
-	Cursor        string                 `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	Stale         bool                   `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Class  string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
+	Prefix string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Limit  uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor string                 `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Stale  bool                   `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	// partition, when set, restricts the page to one partition (nodes use it
+	// to ask the node of each partition's leader).
+	Partition     *uint32 `protobuf:"varint,6,opt,name=partition,proto3,oneof" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -824,6 +827,13 @@ func (x *ListRequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ListRequest) GetPartition() uint32 {
+	if x != nil && x.Partition != nil {
+		return *x.Partition
+	}
+	return 0
 }
 
 type ListResponse struct {
@@ -950,13 +960,16 @@ func (x *IndexQuery) GetPrefix() []byte {
 }
 
 type QueryIndexRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Class         string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
-	Index         string                 `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`
-	Query         *IndexQuery            `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
-	Limit         uint32                 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	Cursor        string                 `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	Stale         bool                   `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Class  string                 `protobuf:"bytes,1,opt,name=class,proto3" json:"class,omitempty"`
+	Index  string                 `protobuf:"bytes,2,opt,name=index,proto3" json:"index,omitempty"`
+	Query  *IndexQuery            `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	Limit  uint32                 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	Cursor string                 `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Stale  bool                   `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	// partition, when set, restricts the page to one partition; the cursor is
+	// then that partition's resume key (hex), not a "<partition>:<key>" one.
+	Partition     *uint32 `protobuf:"varint,7,opt,name=partition,proto3,oneof" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1031,6 +1044,13 @@ func (x *QueryIndexRequest) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *QueryIndexRequest) GetPartition() uint32 {
+	if x != nil && x.Partition != nil {
+		return *x.Partition
+	}
+	return 0
 }
 
 type IndexItem struct {
@@ -2342,13 +2362,16 @@ const file_odgm_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x06 \x01(\tR\trequestId\"2\n" +
 	"\x16CompareAndSwapResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x04R\aversion\"\x7f\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\"\xb0\x01\n" +
 	"\vListRequest\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\rR\x05limit\x12\x16\n" +
 	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05stale\x18\x05 \x01(\bR\x05stale\"4\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\x12!\n" +
+	"\tpartition\x18\x06 \x01(\rH\x00R\tpartition\x88\x01\x01B\f\n" +
+	"\n" +
+	"_partition\"4\n" +
 	"\fListResponse\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x12\n" +
 	"\x04next\x18\x02 \x01(\tR\x04next\"\x9a\x01\n" +
@@ -2361,14 +2384,17 @@ const file_odgm_v1_api_proto_rawDesc = "" +
 	"\x06_equalB\x06\n" +
 	"\x04_lowB\a\n" +
 	"\x05_highB\t\n" +
-	"\a_prefix\"\xae\x01\n" +
+	"\a_prefix\"\xdf\x01\n" +
 	"\x11QueryIndexRequest\x12\x14\n" +
 	"\x05class\x18\x01 \x01(\tR\x05class\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\tR\x05index\x12)\n" +
 	"\x05query\x18\x03 \x01(\v2\x13.odgm.v1.IndexQueryR\x05query\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x16\n" +
 	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x12\x14\n" +
-	"\x05stale\x18\x06 \x01(\bR\x05stale\"G\n" +
+	"\x05stale\x18\x06 \x01(\bR\x05stale\x12!\n" +
+	"\tpartition\x18\a \x01(\rH\x00R\tpartition\x88\x01\x01B\f\n" +
+	"\n" +
+	"_partition\"G\n" +
 	"\tIndexItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05entry\x18\x02 \x01(\tR\x05entry\x12\x14\n" +
@@ -2610,7 +2636,9 @@ func file_odgm_v1_api_proto_init() {
 	}
 	file_odgm_v1_cluster_proto_init()
 	file_odgm_v1_object_proto_init()
+	file_odgm_v1_api_proto_msgTypes[11].OneofWrappers = []any{}
 	file_odgm_v1_api_proto_msgTypes[13].OneofWrappers = []any{}
+	file_odgm_v1_api_proto_msgTypes[14].OneofWrappers = []any{}
 	file_odgm_v1_api_proto_msgTypes[29].OneofWrappers = []any{
 		(*Request_Get)(nil),
 		(*Request_Put)(nil),

@@ -1,0 +1,9 @@
+package remoteguard_test
+
+import (
+	"testing"
+
+	"github.com/odgm-go/odgm/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }

@@ -1,0 +1,40 @@
+package runtime
+
+import (
+	"sync"
+	"testing"
+)
+
+// TestWorkerPool: every scheduled function runs, beyond the pool's bound
+// and after it has stopped, and stop waits for the workers.
+func TestWorkerPool(t *testing.T) {
+	p := newWorkerPool(4)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ran := 0
+	block := make(chan struct{})
+	for i := range 50 {
+		wg.Add(1)
+		p.Schedule(func() {
+			defer wg.Done()
+			if i < 8 {
+				<-block // keep workers busy: the rest need goroutines of their own
+			}
+			mu.Lock()
+			ran++
+			mu.Unlock()
+		})
+	}
+	close(block)
+	wg.Wait()
+	p.stop(true)
+	wg.Add(1)
+	p.Schedule(func() { defer wg.Done(); mu.Lock(); ran++; mu.Unlock() })
+	wg.Wait()
+	if ran != 51 {
+		t.Fatalf("%d functions ran, want 51", ran)
+	}
+	if p.mu.workers > 4 {
+		t.Fatalf("%d workers, at most 4", p.mu.workers)
+	}
+}

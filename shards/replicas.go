@@ -1,0 +1,92 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lni/dragonboat/v4"
+	sm "github.com/lni/dragonboat/v4/statemachine"
+)
+
+// StartRegularReplica starts a replica of a shard whose state machine is a
+// regular (in-memory) dragonboat state machine made by create, such as the
+// cluster's meta shard. members and join are as for StartReplica; cfg
+// gives the Raft settings (its Class, Indexes and app settings are not
+// used). Health reports it like any replica (without app-layer figures);
+// Propose and Read do not apply (use NodeHost directly).
+func (h *Host) StartRegularReplica(shardID, replicaID uint64, members map[uint64]string, join bool, cfg Config, create sm.CreateStateMachineFunc) error {
+	cfg.EnsureDefaults()
+	if len(members) == 0 && !join && !h.nh.HasNodeInfo(shardID, replicaID) {
+		return fmt.Errorf("shards: shard %d replica %d was never started here: members are required", shardID, replicaID)
+	}
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := h.mu.replicas[shardID]; ok {
+		h.mu.Unlock()
+		return fmt.Errorf("%w: %d", ErrAlreadyStarted, shardID)
+	}
+	h.mu.replicas[shardID] = &replica{shardID: shardID, replicaID: replicaID, cfg: cfg}
+	h.mu.Unlock()
+	targets := map[uint64]dragonboat.Target{}
+	for id, addr := range members {
+		targets[id] = addr
+	}
+	err := h.nh.StartReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	for i := 0; errors.Is(err, dragonboat.ErrShardAlreadyExist) && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+		err = h.nh.StartReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	}
+	if err != nil {
+		h.mu.Lock()
+		delete(h.mu.replicas, shardID)
+		h.mu.Unlock()
+		return fmt.Errorf("shards: start shard %d replica %d: %w", shardID, replicaID, err)
+	}
+	return nil
+}
+
+// ReplicaID returns the id of the shard's replica on this host, if one
+// runs.
+func (h *Host) ReplicaID(shardID uint64) (uint64, bool) {
+	r, ok := h.replica(shardID)
+	if !ok {
+		return 0, false
+	}
+	return r.replicaID, true
+}
+
+// RunningShards lists the shards with a replica started on this host.
+func (h *Host) RunningShards() map[uint64]uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[uint64]uint64, len(h.mu.replicas))
+	for id, r := range h.mu.replicas {
+		out[id] = r.replicaID
+	}
+	return out
+}
+
+// RemoveReplica deletes the replica replicaID of shardID from this host
+// for good: it stops it if it runs, then removes its Raft state and its
+// app store. Used when the replica was removed from the shard's membership
+// (moved to another node, or replaced while this node was away): dragonboat
+// never lets that replica id take part again.
+func (h *Host) RemoveReplica(ctx context.Context, shardID, replicaID uint64) error {
+	if r, ok := h.replica(shardID); ok && r.replicaID == replicaID {
+		if err := h.StopReplica(shardID); err != nil && !errors.Is(err, ErrNotStarted) {
+			return err
+		}
+	}
+	if err := h.removeRaftData(ctx, shardID, replicaID); err != nil {
+		return fmt.Errorf("shards: remove shard %d replica %d: %w", shardID, replicaID, err)
+	}
+	if err := h.cfg.Storage.RemoveApp(AppStoreName(shardID, replicaID)); err != nil {
+		return fmt.Errorf("shards: remove shard %d replica %d app store: %w", shardID, replicaID, err)
+	}
+	return nil
+}

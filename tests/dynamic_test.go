@@ -1,0 +1,156 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/odgm-go/odgm"
+	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
+	"github.com/odgm-go/odgm/runtime"
+)
+
+// dynCluster is a dynamic cluster of nodes in this process: node 1
+// bootstraps the meta shard, the others join through it.
+type dynCluster struct {
+	t     *testing.T
+	dir   string
+	nodes map[uint64]*runtime.Node
+	cfgs  map[uint64]runtime.Config
+}
+
+func newDynCluster(t *testing.T, n int) *dynCluster {
+	if raceEnabled {
+		t.Skip("several protoactor remotes in one process race inside protoactor; run without -race (make test does)")
+	}
+	c := &dynCluster{t: t, dir: t.TempDir(), nodes: map[uint64]*runtime.Node{}, cfgs: map[uint64]runtime.Config{}}
+	seed := ""
+	for id := uint64(1); id <= uint64(n); id++ {
+		cfg := runtime.Config{
+			DataDir: filepath.Join(c.dir, fmt.Sprint("n", id)), NodeID: id, RTTMillisecond: 10,
+			RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t),
+			HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
+		}
+		if id == 1 {
+			cfg.Bootstrap = true
+			seed = cfg.RemoteAddress
+		} else {
+			cfg.Seeds = []string{seed}
+		}
+		c.cfgs[id] = cfg
+		c.start(id)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Stop(context.Background())
+		}
+	})
+	return c
+}
+
+func (c *dynCluster) start(id uint64) *runtime.Node {
+	c.t.Helper()
+	n, err := runtime.Start(context.Background(), c.cfgs[id])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = n
+	return n
+}
+
+// waitNodes waits until node id's status lists want nodes and every shard
+// has a leader.
+func (c *dynCluster) waitSettled(id uint64, nodes int) *odgmv1.ClusterStatus {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.nodes[id].Status(context.Background())
+		if err == nil && len(st.GetNodes()) == nodes {
+			ok := true
+			for _, s := range st.GetShards() {
+				if s.GetLeaderNode() == 0 {
+					ok = false
+				}
+			}
+			if ok {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster did not settle: %v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestInProcessClusterRoutes(t *testing.T) {
+	c := newDynCluster(t, 3)
+	c.waitSettled(1, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.nodes[1].CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 4, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// Every node learns the class and every shard gets a leader.
+	for id := range c.nodes {
+		for {
+			st, _ := c.nodes[id].Status(ctx)
+			if len(st.GetClasses()) == 1 && len(st.GetShards()) == 5 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %d: class not known: %d classes", id, len(st.GetClasses()))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	const objects = 40
+	for i := range objects {
+		id := "obj-" + strconv.Itoa(i)
+		for {
+			_, err := c.nodes[1].Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, runtime.RequestID("put-"+id))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, odgm.ErrUnavailable) || ctx.Err() != nil {
+				t.Fatalf("put %s: %v", id, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i := range objects {
+		id := "obj-" + strconv.Itoa(i)
+		st, err := c.nodes[3].Get(ctx, "kv", id)
+		if err != nil {
+			t.Fatalf("get %s through node 3: %v", id, err)
+		}
+		if string(st.Entries["v"]) != id || st.Version != 1 {
+			t.Fatalf("get %s: %+v", id, st)
+		}
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		p, err := c.nodes[2].List(ctx, "kv", runtime.ListOptions{Limit: 7, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range p.IDs {
+			if seen[id] {
+				t.Fatalf("%s listed twice", id)
+			}
+			seen[id] = true
+		}
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	if len(seen) != objects {
+		t.Fatalf("listed %d objects, want %d", len(seen), objects)
+	}
+}

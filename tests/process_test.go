@@ -1,0 +1,480 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/client"
+	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
+)
+
+// odgmBinary builds cmd/odgm once per test binary.
+var odgmBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "odgm-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "odgm")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/odgm").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// procNode is one `odgm node` process.
+type procNode struct {
+	id            uint64
+	dir, cfg      string
+	remote, raft  string
+	cmd           *exec.Cmd
+	exited        chan struct{}
+	log           *os.File
+	killed, alive bool
+}
+
+type procCluster struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	nodes map[uint64]*procNode
+	seed  string
+}
+
+func newProcCluster(t *testing.T, n int) *procCluster {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("several protoactor remotes (the test's clients) race inside protoactor; run without -race (make test does)")
+	}
+	bin, err := odgmBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &procCluster{t: t, bin: bin, dir: t.TempDir(), nodes: map[uint64]*procNode{}}
+	t.Cleanup(pc.stopAll)
+	for id := uint64(1); id <= uint64(n); id++ {
+		pc.add(id)
+	}
+	return pc
+}
+
+// add writes node id's config and starts it: node 1 bootstraps, the others
+// join through it.
+func (pc *procCluster) add(id uint64) *procNode {
+	pc.t.Helper()
+	p := &procNode{id: id, dir: filepath.Join(pc.dir, fmt.Sprint("n", id)), raft: freeAddr(pc.t), remote: freeAddr(pc.t)}
+	join := "bootstrap: true"
+	if id == 1 {
+		pc.seed = p.remote
+	} else {
+		join = "seeds: [" + pc.seed + "]"
+	}
+	p.cfg = filepath.Join(pc.dir, fmt.Sprintf("n%d.yaml", id))
+	yaml := fmt.Sprintf(`node_id: %d
+data_dir: %s
+raft_address: %s
+remote_address: %s
+rtt_ms: 10
+heartbeat_interval: 100ms
+node_dead_timeout: 2s
+%s
+`, id, p.dir, p.raft, p.remote, join)
+	if err := os.WriteFile(p.cfg, []byte(yaml), 0o644); err != nil {
+		pc.t.Fatal(err)
+	}
+	pc.nodes[id] = p
+	pc.start(p)
+	return p
+}
+
+func (pc *procCluster) start(p *procNode) {
+	pc.t.Helper()
+	log, err := os.OpenFile(filepath.Join(pc.dir, fmt.Sprintf("n%d.log", p.id)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	p.log = log
+	p.cmd = exec.Command(pc.bin, "node", "--config", p.cfg)
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		pc.t.Fatal(err)
+	}
+	p.exited, p.alive, p.killed = make(chan struct{}), true, false
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		_ = cmd.Wait()
+		close(exited)
+	}(p.cmd, p.exited)
+}
+
+// kill SIGKILLs a node.
+func (pc *procCluster) kill(id uint64) {
+	p := pc.nodes[id]
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	p.log.Close()
+	p.alive, p.killed = false, true
+}
+
+func (pc *procCluster) stopAll() {
+	for _, p := range pc.nodes {
+		if !p.alive {
+			continue
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		p.log.Close()
+		p.alive = false
+	}
+	if pc.t.Failed() {
+		for _, p := range pc.nodes {
+			b, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("n%d.log", p.id)))
+			pc.t.Logf("node %d log:\n%s", p.id, b)
+		}
+	}
+}
+
+func (pc *procCluster) dial(ids ...uint64) *client.Client {
+	pc.t.Helper()
+	var addrs []string
+	for _, id := range ids {
+		addrs = append(addrs, pc.nodes[id].remote)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addrs, client.WithTimeout(10*time.Second))
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	pc.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitStatus polls Status through c until ok accepts it.
+func waitStatus(t *testing.T, c *client.Client, d time.Duration, what string, ok func(*odgmv1.ClusterStatus) bool) *odgmv1.ClusterStatus {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var st *odgmv1.ClusterStatus
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err = c.Status(ctx)
+		cancel()
+		if err == nil && ok(st) {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v: last status %v (err %v)", what, d, st, err)
+	return nil
+}
+
+func settled(nodes int) func(*odgmv1.ClusterStatus) bool {
+	return func(st *odgmv1.ClusterStatus) bool {
+		if len(st.GetNodes()) != nodes {
+			return false
+		}
+		for _, s := range st.GetShards() {
+			if s.GetLeaderNode() == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// retry repeats op while it fails with ErrUnavailable or a timeout, up to d.
+func retry(d time.Duration, op func(ctx context.Context) error) error {
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := op(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) ||
+			!(errors.Is(err, odgm.ErrUnavailable) || errors.Is(err, odgm.ErrTimeout) || errors.Is(err, odgm.ErrClosed)) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestProcessCluster runs three odgm node processes (a fourth joins
+// later): a class created through node 1 is written through node 1, read
+// through node 3 and listed through node 2; then the node with the most
+// leaders is SIGKILLed during a write load: writes continue through the
+// other nodes, every acknowledged write is there, every shard is back to
+// 3 replicas on live nodes after node_dead_timeout, and the killed node
+// comes back as a member without its stale replicas.
+func TestProcessCluster(t *testing.T) {
+	pc := newProcCluster(t, 3)
+	c1 := pc.dial(1)
+	waitStatus(t, c1, 30*time.Second, "three nodes", settled(3))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c1.CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 4, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c1, 30*time.Second, "class shards have leaders", func(st *odgmv1.ClusterStatus) bool {
+		return len(st.GetShards()) == 5 && settled(3)(st)
+	})
+	for i := range 20 {
+		id := "k" + strconv.Itoa(i)
+		if err := retry(10*time.Second, func(ctx context.Context) error {
+			_, err := c1.Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, odgm.RequestID("first-"+id))
+			return err
+		}); err != nil {
+			t.Fatalf("put %s through node 1: %v", id, err)
+		}
+	}
+	c3, c2 := pc.dial(3), pc.dial(2)
+	for i := range 20 {
+		id := "k" + strconv.Itoa(i)
+		st, err := c3.Get(ctx, "kv", id)
+		if err != nil || string(st.Entries["v"]) != id {
+			t.Fatalf("get %s through node 3: %+v %v", id, st, err)
+		}
+	}
+	var listed []string
+	for cursor := ""; ; {
+		p, err := c2.List(ctx, "kv", odgm.ListOptions{Limit: 6, Cursor: cursor})
+		if err != nil {
+			t.Fatalf("list through node 2: %v", err)
+		}
+		listed = append(listed, p.IDs...)
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if len(listed) != 20 {
+		t.Fatalf("list through node 2: %d ids %v, want 20", len(listed), listed)
+	}
+
+	// A fourth node joins; then the node leading the most shards dies
+	// during a write load.
+	pc.add(4)
+	st := waitStatus(t, c1, 30*time.Second, "four nodes", settled(4))
+	leads := map[uint64]int{}
+	for _, s := range st.GetShards() {
+		leads[s.GetLeaderNode()]++
+	}
+	victim := uint64(1)
+	for id, n := range leads {
+		if n > leads[victim] || n == leads[victim] && id < victim {
+			victim = id
+		}
+	}
+	var others []uint64
+	for id := uint64(1); id <= 4; id++ {
+		if id != victim {
+			others = append(others, id)
+		}
+	}
+	load := pc.dial(others...)
+	var acked sync.Map
+	var stopLoad atomic.Bool
+	var wg sync.WaitGroup
+	var firstAfterKill atomic.Int64
+	var killedAt atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stopLoad.Load(); i++ {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				err := retry(20*time.Second, func(ctx context.Context) error {
+					_, err := load.Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, odgm.RequestID("load-"+id))
+					return err
+				})
+				if err != nil {
+					t.Errorf("write %s: %v", id, err)
+					return
+				}
+				acked.Store(id, true)
+				if k := killedAt.Load(); k != 0 {
+					firstAfterKill.CompareAndSwap(0, time.Now().UnixNano()-k)
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	killedAt.Store(time.Now().UnixNano())
+	pc.kill(victim)
+	t.Logf("killed node %d (leading %d shards)", victim, leads[victim])
+	time.Sleep(3 * time.Second)
+	stopLoad.Store(true)
+	wg.Wait()
+	if d := time.Duration(firstAfterKill.Load()); d == 0 || d > 10*time.Second {
+		t.Fatalf("no write acknowledged within 10s of the kill (%v)", d)
+	} else {
+		t.Logf("first write acknowledged %v after the kill", d)
+	}
+	n := 0
+	acked.Range(func(k, _ any) bool {
+		id := k.(string)
+		n++
+		var got *odgm.State
+		if err := retry(20*time.Second, func(ctx context.Context) error {
+			var err error
+			got, err = load.Get(ctx, "kv", id)
+			return err
+		}); err != nil || string(got.Entries["v"]) != id {
+			t.Errorf("acknowledged write %s lost: %+v %v", id, got, err)
+		}
+		return true
+	})
+	t.Logf("%d acknowledged writes checked", n)
+
+	// Repair: every shard back to 3 replicas, none on the dead node.
+	repaired := func(st *odgmv1.ClusterStatus) bool {
+		for _, s := range st.GetShards() {
+			live := 0
+			for _, r := range s.GetPlacement().GetReplicas() {
+				if r.GetNodeId() == victim {
+					return false
+				}
+				if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
+					live++
+				}
+			}
+			if live != 3 || s.GetLeaderNode() == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	waitStatus(t, load, 40*time.Second, "repair after node_dead_timeout", repaired)
+
+	// The killed node comes back: a member again, with none of the
+	// replicas it had (they were replaced).
+	before := map[uint64]uint64{}
+	for _, s := range st.GetShards() {
+		for _, r := range s.GetPlacement().GetReplicas() {
+			if r.GetNodeId() == victim {
+				before[s.GetPlacement().GetShardId()] = r.GetReplicaId()
+			}
+		}
+	}
+	pc.start(pc.nodes[victim])
+	back := waitStatus(t, load, 40*time.Second, "killed node back", func(st *odgmv1.ClusterStatus) bool {
+		for _, n := range st.GetNodes() {
+			if n.GetNode().GetNodeId() == victim && n.GetAlive() {
+				return settled(4)(st)
+			}
+		}
+		return false
+	})
+	for _, s := range back.GetShards() {
+		for _, r := range s.GetPlacement().GetReplicas() {
+			if r.GetNodeId() == victim && before[s.GetPlacement().GetShardId()] == r.GetReplicaId() {
+				t.Fatalf("shard %d still places stale replica %d on node %d", s.GetPlacement().GetShardId(), r.GetReplicaId(), victim)
+			}
+		}
+	}
+	vc := pc.dial(victim)
+	if err := retry(20*time.Second, func(ctx context.Context) error {
+		got, err := vc.Get(ctx, "kv", "k7")
+		if err == nil && string(got.Entries["v"]) != "k7" {
+			err = fmt.Errorf("k7 = %q", got.Entries["v"])
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("read through the node that came back: %v", err)
+	}
+}
+
+// TestProcessGarbage sends garbage bytes and an unknown-typed protobuf
+// message to a node's remote port: the node stays up and keeps serving.
+func TestProcessGarbage(t *testing.T) {
+	pc := newProcCluster(t, 1)
+	c := pc.dial(1)
+	waitStatus(t, c, 30*time.Second, "one node", settled(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 1, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", pc.nodes[1].remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00garbage garbage garbage"))
+	conn.Close()
+	conn, err = net.Dial("tcp", pc.nodes[1].remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write([]byte("\xff\xfe\xfd definitely not http/2 \x00\x01\x02"))
+	conn.Close()
+	// A message of a type the node does not know, sent the way a peer
+	// would: a second client sends a wrapper of an unregistered type name
+	// through the remote protocol.
+	sendUnknownType(t, pc.nodes[1].remote)
+	if err := retry(10*time.Second, func(ctx context.Context) error {
+		_, err := c.Put(ctx, "kv", "still-up", map[string][]byte{"v": []byte("yes")})
+		return err
+	}); err != nil {
+		t.Fatalf("node stopped serving after garbage: %v", err)
+	}
+	select {
+	case <-pc.nodes[1].exited:
+		t.Fatal("node exited")
+	default:
+	}
+}
+
+// sendUnknownType sends, over protoactor remote's own gRPC stream, a batch
+// holding a message of a protobuf type name no node links in, addressed to
+// the node's gateway. An unguarded protoactor node crashes on it.
+func sendUnknownType(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := remote.NewRemotingClient(conn).Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := &remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{ConnectRequest: &remote.ConnectRequest{
+		ConnectionType: &remote.ConnectRequest_ServerConnection{ServerConnection: &remote.ServerConnection{SystemId: "stranger", Address: "127.0.0.1:1"}},
+	}}}
+	if err := stream.Send(connect); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	_ = stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: &remote.MessageBatch{
+		TypeNames: []string{"evil.v1.NoSuchType"},
+		Targets:   []*actor.PID{actor.NewPID(addr, "gateway")},
+		Envelopes: []*remote.MessageEnvelope{{MessageData: []byte{0x0a, 0x03, 'a', 'b', 'c'}}},
+	}}})
+	_, err = stream.Recv() // the node ends the stream
+	if err == nil {
+		t.Fatal("the node accepted a message of an unknown type")
+	}
+}
