@@ -36,10 +36,12 @@
 // WithMaxMessageBytes. Dial contacts no node: the first call does.
 //
 // A call goes to the gateway actor ("gateway") of one node, chosen round
-// robin, with timeout_ms set to the time left on its context
-// (WithTimeout, default 10 s, when the context has no deadline). When the
-// node does not answer in its share of that time (the time left divided
-// among the addresses not yet tried, at least 500 ms), has no gateway, or
+// robin. Each attempt gets a share of the time left on the call's context
+// (WithTimeout, default 10 s, when the context has no deadline): the time
+// left divided among the addresses not yet tried, at least 500 ms; with
+// one address, all of it. Its timeout_ms is nine tenths of that share, so
+// that the node's own timeout answer still arrives. When the node does not
+// answer in its share, has no gateway, or
 // answers that it cannot serve now (odgm.ErrUnavailable, ErrClosed) or
 // timed out, the call is sent to the next address; each address is tried
 // at most once per call, and only while the context allows. So that such
@@ -65,7 +67,8 @@
 // else in the process; after its Start, Dial opens one HTTP/2 connection
 // to its own endpoint and waits for the server's acknowledgement, which
 // orders the new server's start-up logging before anything that follows
-// (the connection stays open until Close). Close does not use protoactor's
+// (the connection stays open until Close; it is skipped with WithTLS or
+// WithAdvertisedAddress, which the plain-text probe cannot reach). Close does not use protoactor's
 // graceful Remote.Shutdown, which races with a connection lost at the same
 // time; it stops the endpoint actors, then the gRPC server.
 //

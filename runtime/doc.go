@@ -52,9 +52,63 @@
 // the cluster's nodes, in id order, starting at shardID mod nodes; the
 // replica id is the node id. Each node registers the class; a node starts
 // only the replicas placed on it, and a shard elects a leader once a
-// quorum of its nodes has registered. Every request on a node must find a
-// replica of its shard on that node (odgm.ErrUnavailable otherwise):
-// forwarding to another node comes with the gateway (not yet).
+// quorum of its nodes has registered. In a static cluster every request on
+// a node must find a replica of its shard on that node (odgm.ErrUnavailable
+// otherwise); a dynamic cluster (below) routes.
+//
+// # Cluster
+//
+// Setting RemoteAddress makes the node a member of a dynamic cluster
+// (cmd/odgm runs such nodes from YAML). One node starts it (Bootstrap: the
+// meta shard, dragonboat shard 1, with this node its first replica); the
+// others join through Seeds. The meta shard (package actors/meta) holds
+// the cluster's truth: nodes and their addresses, classes, and the
+// placement of every shard's replicas (replica ids are allocated per shard
+// and never reused). It grows to Placement.MetaReplicas replicas as nodes
+// join.
+//
+// Every HeartbeatInterval each node sends a heartbeat to the meta leader
+// (the node it last heard was leader, else a meta member, else a seed)
+// with reports of its replicas; the reply carries the cluster state when
+// it changed and the leaders of all shards. The node keeps the last state
+// in its own app store, so a restarted node finds the cluster without
+// seeds. A first heartbeat registers the node; a node id already used by
+// another raft address is refused.
+//
+// On the meta leader the placement supervisor (package actors/placement:
+// pure decisions) runs every heartbeat: nodes not heard of for
+// NodeDeadTimeout are dead (the clock starts when a node becomes meta
+// leader); new classes get their shards placed; a shard with a replica on
+// a dead node gets a new replica on another node (added to the Raft group,
+// caught up, then the dead one removed); a node that joins takes a fair
+// share by the same add-then-remove moves, at most
+// Placement.MaxMovesInFlight at once; leaders are spread by leader
+// transfer. Meta changes are conditional on the state's version; Raft
+// membership changes run on a node with a replica of the shard (through
+// its gateway actor). Every node reconciles its replicas with the
+// placement: it starts those placed on it (founding members with the
+// initial membership, added ones as joining replicas) and removes, data
+// and all, those no longer placed on it — a node that comes back after
+// being replaced drops its stale replicas this way.
+//
+// Routing: any node accepts any request. A request on an object goes to
+// the node of its shard's leader (this node's replica's view, else the
+// leaders the meta leader reported), over protoactor remote to that
+// node's gateway actor; if the route is stale the receiver forwards again
+// (at most twice in all) or serves it with its own replica. An unreachable
+// node or an unavailable shard is retried with the route looked up again
+// until the call's deadline, with the same request id (writes and
+// invocations get one before they are first forwarded), so a leader
+// change costs latency, not errors. List and QueryIndex ask each
+// partition's leader node for its part. CreateClass, ListClasses and
+// Status serve data-only classes and the operators (odgm class create,
+// odgm status); RegisterClass on a cluster node registers the class's
+// code on this node and creates the class in the cluster if needed: every
+// node of an application registers the same classes. The gateway also
+// serves remote clients (package client); GRPCAddress adds the gRPC
+// ObjectService (with reflection). Remote and gRPC ports reject unknown
+// or malformed messages (internal/remoteguard) and bound message sizes
+// (MaxMessageBytes); TLS turns on mutual TLS for Raft, remote and gRPC.
 //
 // # Objects, versions and writes
 //
