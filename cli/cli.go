@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -133,6 +134,9 @@ func nodeCommand(classes []runtime.Class) *cobra.Command {
 func runNode(ctx context.Context, cfg runtime.Config, classes []runtime.Class) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	n, err := runtime.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -10,9 +10,9 @@ import (
 // DefaultTimeout bounds a call whose context has no deadline.
 const DefaultTimeout = 10 * time.Second
 
-// DefaultMaxMessageBytes bounds each message sent or received; it is
-// gRPC's default and the node's.
-const DefaultMaxMessageBytes = 4 << 20
+// DefaultMaxMessageBytes bounds each message sent or received; it is the
+// node's default (runtime.Config.MaxMessageBytes).
+const DefaultMaxMessageBytes = 64 << 20
 
 // Option configures Dial.
 type Option func(*options)

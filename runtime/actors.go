@@ -280,7 +280,7 @@ type objectActor struct {
 
 	st       *objState // cached state; nil: unknown
 	cached   bool      // the method runs on st kept from an earlier call, not read for this one
-	out      []byte    // a read-only run's reply, while it is confirmed
+	held     *objReply // a reply computed on the cached state, while it is confirmed
 	waiting  bool
 	phase    phase // what the waiting is for
 	draining bool
@@ -510,22 +510,15 @@ func (a *objectActor) run(ctx actor.Context) {
 		a.env.node.log.Warn("object method panicked", "class", cls.Name, "id", a.id, "method", m.method, "panic", pv)
 		panic(fmt.Sprintf("runtime: method %s.%s panicked: %v", cls.Name, m.method, pv))
 	case err != nil:
-		a.finish(ctx, &objReply{err: &odgm.MethodError{Class: cls.Name, ID: a.id, Method: m.method, Err: err, Message: err.Error()}})
+		a.answer(ctx, &objReply{err: &odgm.MethodError{Class: cls.Name, ID: a.id, Method: m.method, Err: err, Message: err.Error()}})
 		return
 	case obj.err != nil:
-		a.finish(ctx, &objReply{err: obj.err})
+		a.answer(ctx, &objReply{err: obj.err})
 		return
 	}
 	puts, dels := obj.writes()
 	if len(puts)+len(dels) == 0 {
-		if a.cached && !m.stale {
-			// Computed on a cached state: answered only once the
-			// object is known to be still at that state.
-			a.out = out
-			a.confirm(ctx)
-			return
-		}
-		a.finish(ctx, &objReply{payload: out, version: a.st.version()})
+		a.answer(ctx, &objReply{payload: out, version: a.st.version()})
 		return
 	}
 	if err := checkBatch(&a.env.node.cfg.Limits, puts, dels); err != nil {
@@ -545,8 +538,21 @@ func (a *objectActor) run(ctx actor.Context) {
 	a.propose(ctx)
 }
 
+// answer replies r, computed by a run that proposes nothing (it wrote
+// nothing, or failed). When that run was on a cached state, r is held
+// until confirm has found the object still at that state: a reply must
+// reflect every write acknowledged before the call, wherever it was made.
+func (a *objectActor) answer(ctx actor.Context, r *objReply) {
+	if !a.cached || a.call().stale {
+		a.finish(ctx, r)
+		return
+	}
+	a.held = r
+	a.confirm(ctx)
+}
+
 // confirm checks that the object's metadata is still the cached state's,
-// after a read-only run on that state: linearizably (ReadIndex, metadata
+// after a run on that state that proposes nothing: linearizably (ReadIndex, metadata
 // only) when the class has several replicas, from the local state when it
 // has one (which is as fresh as a ReadIndex would make it; see load).
 func (a *objectActor) confirm(ctx actor.Context) {
@@ -582,11 +588,11 @@ func (a *objectActor) confirmed(ctx actor.Context, m *confirmDone) {
 	case m.err != nil:
 		a.finish(ctx, &objReply{err: mapErr(a.call().ctx, m.err)})
 	case sameMeta(m.meta, a.st.meta):
-		a.finish(ctx, &objReply{payload: a.out, version: a.st.version()})
+		a.finish(ctx, a.held)
 	default:
 		// Written by someone else since it was cached: read the object
 		// and run the method again.
-		a.st, a.tries = nil, 0
+		a.st, a.tries, a.held = nil, 0, nil
 		a.load(ctx)
 	}
 }
@@ -666,7 +672,7 @@ func (a *objectActor) proposed(ctx actor.Context, res *odgmv1.CommandResult, err
 // serves what was buffered meanwhile.
 func (a *objectActor) finish(ctx actor.Context, r *objReply) {
 	a.reply(ctx, r)
-	a.cur, a.cmd, a.puts, a.dels, a.out, a.phase = nil, nil, nil, nil, nil, phaseNone
+	a.cur, a.cmd, a.puts, a.dels, a.held, a.phase = nil, nil, nil, nil, nil, phaseNone
 	if a.waiting {
 		a.waiting = false
 		a.UnbecomeStacked()

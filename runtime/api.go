@@ -20,6 +20,7 @@ import (
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/object"
 	"github.com/odgm-go/odgm/shards"
+	"github.com/odgm-go/odgm/storage/appdata"
 )
 
 // The object API's types are package odgm's, shared with the remote and
@@ -461,7 +462,7 @@ func mapErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, shards.ErrVersionMismatch):
 		target = odgm.ErrVersionMismatch
-	case errors.Is(err, shards.ErrInvalidCommand), errors.Is(err, shards.ErrInvalidQuery):
+	case errors.Is(err, shards.ErrInvalidCommand), errors.Is(err, shards.ErrInvalidQuery), errors.Is(err, appdata.ErrInvalidQuery):
 		target = odgm.ErrInvalidArgument
 	case ctx.Err() != nil:
 		target = odgm.FromContext(ctx.Err())

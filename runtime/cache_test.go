@@ -174,3 +174,33 @@ func leaderAndOther(t *testing.T, nodes []*runtime.Node, sid uint64) (leader, ot
 	t.Fatal("no leader")
 	return nil, nil
 }
+
+// TestMethodErrorOnStaleCacheIsRetried: a method that fails on the cached
+// state is run again on the current one when the object has changed
+// behind the actor's back, rather than failing on what it no longer is.
+func TestMethodErrorOnStaleCacheIsRetried(t *testing.T) {
+	n := startMemory(t, nil)
+	cls := counterClass("counter", 1)
+	cls.Methods["take5"] = func(_ context.Context, o *runtime.Object, _ []byte) ([]byte, error) {
+		v, _ := o.Get("n")
+		if getU64(v) < 5 {
+			return nil, errFail
+		}
+		o.Set("n", u64(getU64(v)-5))
+		return nil, nil
+	}
+	if err := n.RegisterClass(ctxT(t), cls); err != nil {
+		t.Fatal(err)
+	}
+	invokeU64(t, n, "counter", "c", "incr") // cached: n = 1
+	if _, err := n.Invoke(ctxT(t), "counter", "c", "take5", nil); err == nil {
+		t.Fatal("take5 with n = 1 succeeded")
+	}
+	put(t, n, "counter", "c", 10)
+	if _, err := n.Invoke(ctxT(t), "counter", "c", "take5", nil); err != nil {
+		t.Fatalf("take5 after n was set to 10 behind the actor's back: %v", err)
+	}
+	if got := invokeU64(t, n, "counter", "c", "get"); got != 5 {
+		t.Fatalf("n = %d, want 5", got)
+	}
+}

@@ -477,7 +477,7 @@ func (c *cluster) lead() {
 	}})
 	if d.Change != nil {
 		if res, err := c.proposeMeta(d.Change); err != nil || !res.GetApplied() {
-			c.n.log.Debug("placement change not applied", "err", err, "result", res.GetMessage())
+			c.n.log.Info("placement change not applied", "err", err, "result", res.GetMessage())
 		}
 	}
 	for _, a := range d.Membership {
@@ -515,7 +515,7 @@ func (c *cluster) lead() {
 				err = fmt.Errorf("node %d unknown", a.Via)
 			}
 			if err != nil {
-				c.n.log.Debug("membership change failed", "shard", a.ShardID, "op", a.Op, "replica", a.ReplicaID, "err", err)
+				c.n.log.Warn("membership change failed", "shard", a.ShardID, "op", a.Op, "replica", a.ReplicaID, "err", err)
 			}
 		})
 	}

@@ -198,17 +198,19 @@
 //     object is deleted and re-created up to the same version between a
 //     read and a conditioned write; that window, which a cache widens,
 //     exists with or without it.)
-//   - Read-only invocations. A method that writes nothing proposes nothing,
-//     so nothing would catch a stale cache: its reply is returned only
-//     after the object's metadata (version, created_at, updated_at; no
-//     entries) is read and found equal to the cached state's. With several
-//     replicas that read is linearizable (a ReadIndex round, then the
-//     metadata from the local state machine), so the reply reflects every
-//     write acknowledged before the invocation started, on any node; with
-//     one replica it is the local state, which holds every acknowledged
-//     write (see Object actors). If the metadata differs, the cache is
-//     dropped, the object read, and the method run again. A call made with
-//     StaleRead skips the check.
+//   - Read-only invocations. A method that writes nothing (or returns an
+//     error) proposes nothing, so nothing would catch a stale cache: its
+//     reply (or error) is returned only after the object's metadata
+//     (version, created_at, updated_at; no entries) is read and found
+//     equal to the cached state's. With several replicas that read is
+//     linearizable (a ReadIndex round, then the metadata from the local
+//     state machine), so the reply reflects every write acknowledged
+//     before the invocation started, on any node; with one replica it is
+//     the local state, which holds every acknowledged write (see Object
+//     actors). If the metadata differs, the cache is dropped, the object
+//     read, and the method run again. A call made with StaleRead skips the
+//     check. (A method that panics is answered at once, on whatever state
+//     it ran on, and its actor restarted with no cache.)
 //   - Per-object order and exactly-once are the actor's and the state
 //     machine's, unchanged: the cache only decides what a run starts from.
 //
@@ -219,7 +221,7 @@
 // # Goroutines
 //
 // All Node methods are safe for concurrent use. Methods run on their
-// object actor's goroutine (protoactor's dispatcher), stateless methods on
-// the caller's. Proposals and reads complete on goroutines owned by the
+// object actor's goroutine (a worker of its shard's pool, owned by the
+// shard's objects actor), stateless methods on the caller's. Proposals and reads complete on goroutines owned by the
 // shards.Host; their completions are messages to the actors.
 package runtime

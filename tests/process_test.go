@@ -273,7 +273,25 @@ func TestProcessCluster(t *testing.T) {
 	// A fourth node joins; then the node leading the most shards dies
 	// during a write load.
 	pc.add(4)
-	st := waitStatus(t, c1, 30*time.Second, "four nodes", settled(4))
+	// The meta shard first grows to three members (it survives one loss).
+	st := waitStatus(t, c1, 40*time.Second, "four nodes, meta shard on three", func(st *odgmv1.ClusterStatus) bool {
+		if !settled(4)(st) {
+			return false
+		}
+		for _, s := range st.GetShards() {
+			if s.GetPlacement().GetShardId() != 1 {
+				continue
+			}
+			caught := 0
+			for _, r := range s.GetPlacement().GetReplicas() {
+				if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
+					caught++
+				}
+			}
+			return caught == 3
+		}
+		return false
+	})
 	leads := map[uint64]int{}
 	for _, s := range st.GetShards() {
 		leads[s.GetLeaderNode()]++
