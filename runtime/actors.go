@@ -686,6 +686,36 @@ func (a *objectActor) reply(ctx actor.Context, r *objReply) {
 	}
 }
 
+// replyBox receives the reply to one call sent by Node.send, which waits
+// on c together with the caller's context: no goroutine, future or timer
+// per call. Only the first message counts (there is one reply, or a
+// DeadLetterResponse when the objects actor is gone).
+type replyBox struct {
+	pid *actor.PID
+	c   chan any
+}
+
+func (n *Node) newReplyBox() (*replyBox, func()) {
+	b := &replyBox{c: make(chan any, 1)}
+	b.pid, _ = n.sys.ProcessRegistry.Add(b, "reply"+n.sys.ProcessRegistry.NextId())
+	return b, func() { n.sys.ProcessRegistry.Remove(b.pid) }
+}
+
+// SendUserMessage implements actor.Process.
+func (b *replyBox) SendUserMessage(_ *actor.PID, m any) {
+	_, msg, _ := actor.UnwrapEnvelope(m)
+	select {
+	case b.c <- msg:
+	default:
+	}
+}
+
+// SendSystemMessage implements actor.Process.
+func (*replyBox) SendSystemMessage(*actor.PID, any) {}
+
+// Stop implements actor.Process.
+func (*replyBox) Stop(*actor.PID) {}
+
 // workerPool is the dispatcher of a shard's object actors: it runs their
 // mailboxes on goroutines that it keeps, instead of protoactor's default
 // of a new goroutine for every turn of a mailbox (each of which grows a

@@ -296,7 +296,6 @@ func (n *Node) send(ctx context.Context, s *shard, m *objCall) (*objReply, error
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
 	m.ctx = ctx
-	dl, _ := ctx.Deadline()
 	n.mu.RLock()
 	if n.mu.closed {
 		n.mu.RUnlock()
@@ -307,34 +306,26 @@ func (n *Node) send(ctx context.Context, s *shard, m *objCall) (*objReply, error
 		n.mu.RUnlock()
 		return nil, fmt.Errorf("%w: shard %d has no replica on this node", odgm.ErrUnavailable, s.id)
 	}
-	f := n.sys.Root.RequestFuture(l.objects, m, max(time.Until(dl), time.Millisecond))
+	box, done := n.newReplyBox()
+	defer done()
+	n.sys.Root.RequestWithCustomSender(l.objects, m, box.pid)
 	n.mu.RUnlock()
 	// Wait for the reply or the caller's cancellation, whichever comes
-	// first. The waiting goroutine ends with the future, at the latest at
-	// its deadline.
-	var v any
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		v, err = f.Result()
-	}()
+	// first.
 	select {
-	case <-done:
+	case v := <-box.c:
+		if _, ok := v.(*actor.DeadLetterResponse); ok {
+			return nil, fmt.Errorf("%w: object actor gone", odgm.ErrUnavailable)
+		}
+		r, ok := v.(*objReply)
+		if !ok {
+			return nil, fmt.Errorf("%w: unexpected reply %T", odgm.ErrUnavailable, v)
+		}
+		return r, r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: object %s (the call may still complete: retry with the same request id)",
 			odgm.FromContext(ctx.Err()), m.id)
 	}
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
-		return nil, fmt.Errorf("%w: object %s", odgm.ErrTimeout, m.id)
-	case errors.Is(err, actor.ErrDeadLetter):
-		return nil, fmt.Errorf("%w: object actor gone", odgm.ErrUnavailable)
-	case err != nil:
-		return nil, mapErr(ctx, err)
-	}
-	r := v.(*objReply)
-	return r, r.err
 }
 
 // List lists the ids of the class's existing objects across all its

@@ -216,7 +216,10 @@ func (c *cluster) tick() {
 		c.lead()
 	} else {
 		c.lmu.Lock()
-		c.leading = false
+		if c.leading {
+			c.leading = false
+			clear(c.reports)
+		}
 		c.lmu.Unlock()
 		reply = c.sendHeartbeat(hb)
 	}
@@ -335,7 +338,9 @@ func (c *cluster) sendHeartbeat(hb *odgmv1.Heartbeat) *odgmv1.HeartbeatReply {
 		if a == c.n.cfg.RemoteAddress {
 			continue
 		}
-		v, err := c.n.sys.Root.RequestFuture(newGatewayPID(a), hb, c.n.cfg.HeartbeatInterval).Result()
+		// A busy meta leader may answer late: waiting up to a quarter of
+		// the dead timeout keeps a slow answer from looking like silence.
+		v, err := c.n.sys.Root.RequestFuture(newGatewayPID(a), hb, max(c.n.cfg.HeartbeatInterval, c.n.cfg.NodeDeadTimeout/4)).Result()
 		if err != nil {
 			continue
 		}

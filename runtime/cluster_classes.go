@@ -293,6 +293,13 @@ func (c *cluster) onMetaCommand(cmd *odgmv1.MetaCommand) *odgmv1.MetaResult {
 	return res
 }
 
+// metaLeaderNode is the node of the meta leader as last heard (0: none).
+func (c *cluster) metaLeaderNode() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.metaLeader
+}
+
 // metaLeaderAddress is the remote address of the meta leader's node, as
 // last heard.
 func (c *cluster) metaLeaderAddress() string {
@@ -332,6 +339,16 @@ func (n *Node) ListClasses(ctx context.Context) ([]*odgmv1.ClassSpec, error) {
 func (n *Node) Status(ctx context.Context) (*odgmv1.ClusterStatus, error) {
 	if n.cl == nil {
 		return n.staticStatus(), nil
+	}
+	// The meta leader knows who is alive and what every replica reports:
+	// ask it, and fall back to this node's view.
+	if leader := n.cl.metaLeaderNode(); leader != 0 && leader != n.cfg.NodeID && !n.cl.metaLeaderHere() && hopsOf(ctx) < maxHops {
+		fctx, cancel := context.WithTimeout(ctx, forwardAttempt)
+		resp, err := n.forward(fctx, leader, &odgmv1.Request{Op: &odgmv1.Request_Status{Status: &odgmv1.StatusRequest{}}})
+		cancel()
+		if err == nil && resp.GetStatus().GetStatus() != nil {
+			return resp.GetStatus().GetStatus(), nil
+		}
 	}
 	st := n.cl.snapshot()
 	out := &odgmv1.ClusterStatus{Version: st.GetVersion(), ReportingNode: n.cfg.NodeID}

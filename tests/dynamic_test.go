@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -34,6 +36,7 @@ func newDynCluster(t *testing.T, n int) *dynCluster {
 			DataDir: filepath.Join(c.dir, fmt.Sprint("n", id)), NodeID: id, RTTMillisecond: 10,
 			RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t),
 			HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id),
 		}
 		if id == 1 {
 			cfg.Bootstrap = true
@@ -152,5 +155,35 @@ func TestInProcessClusterRoutes(t *testing.T) {
 	}
 	if len(seen) != objects {
 		t.Fatalf("listed %d objects, want %d", len(seen), objects)
+	}
+}
+
+// TestInProcessClusterMetaGrows: with four nodes the meta shard gets three
+// caught-up members.
+func TestInProcessClusterMetaGrows(t *testing.T) {
+	c := newDynCluster(t, 4)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.nodes[1].Status(context.Background())
+		if err == nil {
+			for _, s := range st.GetShards() {
+				if s.GetPlacement().GetShardId() != 1 {
+					continue
+				}
+				caught := 0
+				for _, r := range s.GetPlacement().GetReplicas() {
+					if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
+						caught++
+					}
+				}
+				if caught == 3 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("meta shard did not reach three members: %v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
