@@ -3,6 +3,7 @@ package remoteguard_test
 import (
 	"bytes"
 	"context"
+	"github.com/odgm-go/odgm/internal/remotetest"
 	"io"
 	"net"
 	"os"
@@ -27,10 +28,10 @@ const limit = 1 << 20
 
 var stringValueName = string((&wrapperspb.StringValue{}).ProtoReflect().Descriptor().FullName())
 
-func guarded() node {
-	return node{
-		server: remoteguard.ServerOptions(limit),
-		dial: append(remoteguard.DialOptions(limit),
+func guarded() remotetest.Node {
+	return remotetest.Node{
+		Server: remoteguard.ServerOptions(limit),
+		Dial: append(remoteguard.DialOptions(limit),
 			grpc.WithTransportCredentials(insecure.NewCredentials())),
 	}
 }
@@ -71,7 +72,7 @@ func attack(t *testing.T, addr string, msg *remote.RemoteMessage) error {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
-		t.Fatalf("dial: %v", err)
+		t.Fatalf("Dial: %v", err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -127,7 +128,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 }
 
 func TestGuardKeepsNodeUp(t *testing.T) {
-	systems := startSystems(t, guarded(), guarded())
+	systems := remotetest.StartSystems(t, guarded(), guarded())
 	server, client := systems[0], systems[1]
 	addr := server.Address()
 	spawnEcho(t, server)
@@ -260,7 +261,7 @@ func TestUnguardedAttackCrashes(t *testing.T) {
 // guard and, if the process is still alive afterwards, reports survival by
 // returning normally.
 func runUnguardedAttack(t *testing.T, name string) {
-	server := startSystems(t, node{})[0]
+	server := remotetest.StartSystems(t, remotetest.Node{})[0]
 	addr := server.Address()
 	spawnEcho(t, server)
 	unguardedAttacks[name].run(t, addr)

@@ -2,6 +2,7 @@ package tlsfiles_test
 
 import (
 	"crypto/tls"
+	"github.com/odgm-go/odgm/internal/remotetest"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 // mtlsNode configures a node that listens with f's server credentials and
 // dials with client, all behind the remote guard.
-func mtlsNode(t *testing.T, f tlsfiles.Files, client credentials.TransportCredentials) node {
+func mtlsNode(t *testing.T, f tlsfiles.Files, client credentials.TransportCredentials) remotetest.Node {
 	t.Helper()
 	server, err := f.ServerCredentials()
 	if err != nil {
@@ -30,10 +31,10 @@ func mtlsNode(t *testing.T, f tlsfiles.Files, client credentials.TransportCreden
 			t.Fatal(err)
 		}
 	}
-	return node{
-		server: remoteguard.ServerOptions(1 << 20),
-		creds:  server,
-		dial:   append(remoteguard.DialOptions(1<<20), grpc.WithTransportCredentials(client)),
+	return remotetest.Node{
+		Server: remoteguard.ServerOptions(1 << 20),
+		Creds:  server,
+		Dial:   append(remoteguard.DialOptions(1<<20), grpc.WithTransportCredentials(client)),
 	}
 }
 
@@ -42,15 +43,15 @@ func mtlsNode(t *testing.T, f tlsfiles.Files, client credentials.TransportCreden
 // non-blocking dial and sleeps 2 s after each of its MaxRetryCount attempts,
 // so the node tries once, with a blocking dial that gives up (and closes
 // its connection) after a second. It listens with server, if not nil.
-func dialOnceNode(conf *tls.Config, server credentials.TransportCredentials) node {
-	return node{
-		creds: server,
-		dial: []grpc.DialOption{
+func dialOnceNode(conf *tls.Config, server credentials.TransportCredentials) remotetest.Node {
+	return remotetest.Node{
+		Creds: server,
+		Dial: []grpc.DialOption{
 			grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 			grpc.WithBlock(),              //nolint:staticcheck // see above
 			grpc.WithTimeout(time.Second), //nolint:staticcheck // see above
 		},
-		tune: func(c *remote.Config) { c.MaxRetryCount = 1 },
+		Tune: func(c *remote.Config) { c.MaxRetryCount = 1 },
 	}
 }
 
@@ -85,7 +86,7 @@ func TestRemoteMutualTLS(t *testing.T) {
 	anonConf := clientConf.Clone()
 	anonConf.Certificates = nil
 
-	systems := startSystems(t,
+	systems := remotetest.StartSystems(t,
 		mtlsNode(t, serverFiles, nil),
 		mtlsNode(t, clientFiles, nil),
 		dialOnceNode(strangerConf, nil),

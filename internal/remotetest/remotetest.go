@@ -1,4 +1,4 @@
-package remoteguard_test
+package remotetest
 
 import (
 	"errors"
@@ -15,18 +15,18 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// The helpers below (copied in internal/tlsfiles) work around three
+// The helpers below work around three
 // faults of protoactor remote that show when several remotes share a
 // process:
 //
 //   - Remote.Start writes gRPC's global logger, which every gRPC goroutine
-//     reads when it logs. startSystems orders each Start after everything
+//     reads when it logs. StartSystems orders each Start after everything
 //     the gRPC goroutines already running have logged (see gatedCreds), and
 //     must be called once per test binary run, before any traffic: run these
 //     tests with -count=1.
 //   - Remote.Shutdown(true) writes endpoint manager fields that the
 //     connection goroutine of an endpoint writer reads when the peer it
-//     writes to disconnects. The cleanup of startSystems stops systems one
+//     writes to disconnects. The cleanup of StartSystems stops systems one
 //     at a time, and before stopping the next waits, in every system still
 //     running that had connected to the stopped one, for that read to be
 //     done (see shutdownWatch).
@@ -39,18 +39,18 @@ import (
 //     opened to it have ended (see streamTracker), then lets the removing
 //     goroutines run for a moment.
 
-// node configures one actor system for startSystems.
-type node struct {
-	server []grpc.ServerOption              // server options other than credentials
-	dial   []grpc.DialOption                // all dial options with transport credentials; nil means insecure
-	creds  credentials.TransportCredentials // server credentials; nil means insecure
-	tune   func(*remote.Config)             // if set, adjusts the configuration
+// Node configures one actor system for StartSystems.
+type Node struct {
+	Server []grpc.ServerOption              // server options other than credentials
+	Dial   []grpc.DialOption                // all dial options with transport credentials; nil means insecure
+	Creds  credentials.TransportCredentials // server credentials; nil means insecure
+	Tune   func(*remote.Config)             // if set, adjusts the configuration
 }
 
-// startSystems starts one actor system with remote per node, on free
+// StartSystems starts one actor system with remote per node, on free
 // 127.0.0.1 ports, with logging discarded, and shuts them down in order at
 // the end of the test.
-func startSystems(t *testing.T, nodes ...node) []*actor.ActorSystem {
+func StartSystems(t *testing.T, nodes ...Node) []*actor.ActorSystem {
 	t.Helper()
 	release := make(chan struct{}) // lets probe handshakes fail
 	hold := make(chan struct{})    // lets held endpoint writer goroutines go on
@@ -104,7 +104,7 @@ func startSystems(t *testing.T, nodes ...node) []*actor.ActorSystem {
 	})
 
 	for _, n := range nodes {
-		creds, dial := n.creds, n.dial
+		creds, dial := n.Creds, n.Dial
 		if creds == nil {
 			creds = insecure.NewCredentials()
 		}
@@ -114,15 +114,15 @@ func startSystems(t *testing.T, nodes ...node) []*actor.ActorSystem {
 		g := &gatedCreds{TransportCredentials: creds, reached: make(chan struct{}), release: release}
 		tr := &streamTracker{active: make(map[string]int), changed: make(chan struct{})}
 		trackers = append(trackers, tr)
-		server := append(n.server[:len(n.server):len(n.server)], grpc.Creds(g), grpc.ChainStreamInterceptor(tr.intercept))
+		server := append(n.Server[:len(n.Server):len(n.Server)], grpc.Creds(g), grpc.ChainStreamInterceptor(tr.intercept))
 		sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		}))
 		cfg := remote.Configure("127.0.0.1", 0,
 			remote.WithServerOptions(server...),
 			remote.WithDialOptions(dial...))
-		if n.tune != nil {
-			n.tune(cfg)
+		if n.Tune != nil {
+			n.Tune(cfg)
 		}
 		r := remote.NewRemote(sys, cfg)
 		r.Start()
