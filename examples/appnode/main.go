@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -55,11 +56,24 @@ func main() {
 	if len(os.Args) > 1 {
 		cli.Main(counter)
 	}
-	if err := demo(); err != nil {
-		fmt.Fprintln(os.Stderr, "appnode:", err)
-		os.Exit(1)
+	// A free port picked for a node can be taken by another program
+	// before the node listens on it: then start again on other ports.
+	for attempt := 1; ; attempt++ {
+		err := demo()
+		if err == nil {
+			return
+		}
+		var se startError
+		if !errors.As(err, &se) || attempt == 3 {
+			fmt.Fprintln(os.Stderr, "appnode:", err)
+			os.Exit(1)
+		}
+		fmt.Println("a node did not start (" + err.Error() + "); again on other ports")
 	}
 }
+
+// startError is a node process that exited while the cluster started.
+type startError struct{ error }
 
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -82,10 +96,12 @@ func demo() error {
 	defer os.RemoveAll(dir)
 	var remotes []string
 	var procs []*exec.Cmd
+	exited := make(chan error, 3)
+	var waits []chan struct{}
 	defer func() {
-		for _, p := range procs {
+		for i, p := range procs {
 			_ = p.Process.Signal(syscall.SIGTERM)
-			_ = p.Wait()
+			<-waits[i]
 		}
 	}()
 	for id := 1; id <= 3; id++ {
@@ -117,7 +133,14 @@ func demo() error {
 		if err := p.Start(); err != nil {
 			return err
 		}
-		procs = append(procs, p)
+		done := make(chan struct{})
+		go func(id int, logPath string) {
+			err := p.Wait()
+			out, _ := os.ReadFile(logPath)
+			exited <- fmt.Errorf("node %d exited (%v): %s", id, err, out)
+			close(done)
+		}(id, log.Name())
+		procs, waits = append(procs, p), append(waits, done)
 		remotes = append(remotes, remote)
 	}
 	fmt.Println("started 3 appnode node processes (node 1 bootstraps, 2 and 3 join through it)")
@@ -135,7 +158,7 @@ func demo() error {
 	}
 	// Every node registers the class with its methods when it starts; wait
 	// until the cluster knows it and its shards have leaders.
-	if err := waitReady(ctx, clients[0]); err != nil {
+	if err := waitReady(ctx, clients[0], exited); err != nil {
 		return err
 	}
 	const calls = 60
@@ -164,15 +187,17 @@ func demo() error {
 
 // waitReady waits until the counter class is known and every shard has a
 // leader.
-func waitReady(ctx context.Context, c *client.Client) error {
+func waitReady(ctx context.Context, c *client.Client, exited <-chan error) error {
 	for {
 		st, err := c.Status(ctx)
 		if err == nil && ready(st) {
 			return nil
 		}
 		select {
+		case err := <-exited:
+			return startError{err}
 		case <-ctx.Done():
-			return fmt.Errorf("cluster not ready: %w (last error %v)", ctx.Err(), err)
+			return fmt.Errorf("cluster not ready: %w (last error %v, status %v)", ctx.Err(), err, st)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
