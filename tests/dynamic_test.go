@@ -187,3 +187,68 @@ func TestInProcessClusterMetaGrows(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestInProcessClusterRebalances: a node that joins a cluster takes a fair
+// share of the replicas (add, catch up, remove), and data stays readable.
+func TestInProcessClusterRebalances(t *testing.T) {
+	c := newDynCluster(t, 3)
+	c.waitSettled(1, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := c.nodes[1].CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 4, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		id := "r" + strconv.Itoa(i)
+		for {
+			_, err := c.nodes[2].Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, runtime.RequestID("put-"+id))
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("put %s: %v", id, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	c.cfgs[4] = runtime.Config{
+		DataDir: filepath.Join(c.dir, "n4"), NodeID: 4, RTTMillisecond: 10,
+		RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t), Seeds: c.cfgs[2].Seeds,
+		HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
+	}
+	c.start(4)
+	for {
+		st, err := c.nodes[1].Status(ctx)
+		if err == nil && len(st.GetNodes()) == 4 {
+			load := map[uint64]int{}
+			moving := false
+			for _, s := range st.GetShards() {
+				for _, r := range s.GetPlacement().GetReplicas() {
+					load[r.GetNodeId()]++
+					if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_JOINING || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_LEAVING {
+						moving = true
+					}
+				}
+			}
+			lo, hi := 1<<30, 0
+			for id := uint64(1); id <= 4; id++ {
+				lo, hi = min(lo, load[id]), max(hi, load[id])
+			}
+			if !moving && hi-lo <= 1 && load[4] > 0 {
+				t.Logf("replicas per node after the join: %v", load)
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no balance after node 4 joined: %v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := range 20 {
+		id := "r" + strconv.Itoa(i)
+		st, err := c.nodes[4].Get(ctx, "kv", id)
+		if err != nil || string(st.Entries["v"]) != id {
+			t.Fatalf("get %s through node 4: %+v %v", id, st, err)
+		}
+	}
+}
