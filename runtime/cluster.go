@@ -23,6 +23,10 @@ import (
 	"github.com/odgm-go/odgm/shards"
 )
 
+// maxGatewayRequests bounds the object requests a node's gateway handles
+// at once; more are answered ErrUnavailable at once.
+const maxGatewayRequests = 4096
+
 // gatewayName is the name of every node's gateway actor: remote clients
 // and other nodes send it requests, heartbeats and membership changes.
 const gatewayName = "gateway"
@@ -49,6 +53,8 @@ type cluster struct {
 	code       map[string]Class // classes registered with code on this node
 	closed     bool
 	refreshMu  sync.Mutex
+	kick       chan struct{} // wakes the reconciler
+	busy       chan struct{} // a token per object request in progress
 
 	// The meta leader's duties: failure detection and placement.
 	lmu      sync.Mutex
@@ -78,7 +84,7 @@ func (n *Node) metaConfig() shards.Config {
 // sends heartbeats and reconciles the local replicas with the placement.
 func (n *Node) startCluster() (err error) {
 	c := &cluster{
-		n: n, stop: make(chan struct{}), leaders: map[uint64]uint64{}, code: map[string]Class{},
+		n: n, stop: make(chan struct{}), kick: make(chan struct{}, 1), busy: make(chan struct{}, maxGatewayRequests), leaders: map[uint64]uint64{}, code: map[string]Class{},
 		state:    &odgmv1.ClusterState{},
 		lastSeen: map[uint64]time.Time{}, reports: map[uint64][]*odgmv1.ReplicaReport{}, inflight: map[string]bool{},
 		self: &odgmv1.NodeInfo{NodeId: n.cfg.NodeID, RaftAddress: n.addr, RemoteAddress: n.cfg.RemoteAddress},
@@ -178,8 +184,14 @@ func (c *cluster) recordedReplicas() map[uint64]uint64 {
 	return out
 }
 
+// loop sends heartbeats (and leads, on the meta leader) every
+// HeartbeatInterval; reconciling, which may take seconds (starting and
+// removing replicas), runs on its own goroutine so that it never delays a
+// heartbeat (a late heartbeat looks like a dead node).
 func (c *cluster) loop() {
 	defer c.wg.Done()
+	c.wg.Add(1)
+	go c.reconcileLoop()
 	t := time.NewTicker(c.n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
@@ -189,6 +201,23 @@ func (c *cluster) loop() {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// reconcileLoop reconciles when the state changes, and every heartbeat
+// interval in any case.
+func (c *cluster) reconcileLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.kick:
+		case <-t.C:
+		}
+		c.reconcile()
 	}
 }
 
@@ -226,7 +255,6 @@ func (c *cluster) tick() {
 	if reply != nil {
 		c.absorb(reply)
 	}
-	c.reconcile()
 }
 
 // metaLeaderHere reports whether this node's meta replica leads.
@@ -437,6 +465,9 @@ func (c *cluster) aliveLocked(st *odgmv1.ClusterState) map[uint64]bool {
 		}
 		alive[n.GetNodeId()] = now.Sub(seen) < c.n.cfg.NodeDeadTimeout
 	}
+	// The meta leader is alive whatever its own heartbeats (a slow tick of
+	// its own must not make it repair itself).
+	alive[c.n.cfg.NodeID] = true
 	return alive
 }
 
@@ -617,6 +648,10 @@ func (c *cluster) absorb(reply *odgmv1.HeartbeatReply) {
 	if st := reply.GetState(); st != nil && st.GetVersion() > c.state.GetVersion() {
 		c.state = st
 		c.saveState(st)
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
 	}
 	if reply.GetLeaders() != nil {
 		c.leaders = reply.GetLeaders()
@@ -741,7 +776,17 @@ func (g *gateway) Receive(ctx actor.Context) {
 	var handle func() proto.Message
 	switch m := ctx.Message().(type) {
 	case *odgmv1.Request:
+		select {
+		case g.c.busy <- struct{}{}:
+		default:
+			// A flood of requests is answered at once, not queued without
+			// bound: the caller may retry elsewhere or later.
+			ctx.Send(sender, &odgmv1.Response{Result: &odgmv1.Response_Error{Error: &odgmv1.Error{
+				Code: odgmv1.ErrorCode_ERROR_CODE_UNAVAILABLE, Message: "node busy: too many requests in progress"}}})
+			return
+		}
 		handle = func() proto.Message {
+			defer func() { <-g.c.busy }()
 			d := time.Duration(m.GetTimeoutMs()) * time.Millisecond
 			if d <= 0 || d > 10*time.Minute {
 				d = g.c.n.cfg.RequestTimeout
@@ -766,7 +811,11 @@ func (g *gateway) Receive(ctx actor.Context) {
 		return
 	}
 	sys := ctx.ActorSystem()
-	g.c.spawn(func() { sys.Root.Send(sender, handle()) })
+	if !g.c.spawn(func() { sys.Root.Send(sender, handle()) }) {
+		if _, ok := ctx.Message().(*odgmv1.Request); ok {
+			<-g.c.busy
+		}
+	}
 }
 
 // spawn runs f on a goroutine owned by the cluster, unless it is stopping.

@@ -22,13 +22,14 @@
 // while the ceiling's writes are not: those rows are not like for like.
 //
 // For reference, each point also measures shards.Host.Propose of the same
-// writes (unconditioned puts with request ids, through the shards state
+// writes to other objects (unconditioned puts with request ids, through the shards state
 // machine and the app store: everything but actors, methods and reads),
 // the layer the runtime is built on.
 //
 //	go run ./bench/runtimebench            # 3 s per point
 //	go run ./bench/runtimebench -quick     # 1 s per point
-//	go run ./bench/runtimebench -markdown BENCHMARKS.md
+//	go run ./bench/runtimebench -markdown BENCHMARKS.md -chart bench/results/runtime-invocations.png
+//	go run ./bench/runtimebench -setups single -objects 10000 -callers 256 -ceiling=false -shard=false -cpuprofile cpu.out
 package main
 
 import (
