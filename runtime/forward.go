@@ -268,9 +268,12 @@ func (n *Node) handlePartition(ctx context.Context, req *odgmv1.Request) (*odgmv
 		if int(x.GetPartition()) >= len(c.shards) {
 			return nil, fmt.Errorf("%w: partition %d of %d", odgm.ErrInvalidArgument, x.GetPartition(), len(c.shards))
 		}
-		resume, err := hex.DecodeString(x.GetCursor())
-		if err != nil {
-			return nil, fmt.Errorf("%w: cursor: %v", odgm.ErrInvalidArgument, err)
+		var resume []byte // nil: from the start (an empty token is malformed)
+		if x.GetCursor() != "" {
+			var err error
+			if resume, err = hex.DecodeString(x.GetCursor()); err != nil {
+				return nil, fmt.Errorf("%w: cursor: %v", odgm.ErrInvalidArgument, err)
+			}
 		}
 		limit := wire.LimitFromProto(x.GetLimit())
 		if limit <= 0 {

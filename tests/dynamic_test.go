@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/client"
+	"github.com/odgm-go/odgm/internal/apitest"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
 )
@@ -25,7 +28,11 @@ type dynCluster struct {
 	cfgs  map[uint64]runtime.Config
 }
 
-func newDynCluster(t *testing.T, n int) *dynCluster {
+func newDynCluster(t *testing.T, n int) *dynCluster { return newDynClusterWith(t, n, nil) }
+
+// newDynClusterWith is newDynCluster with mod adjusting every node's
+// config.
+func newDynClusterWith(t *testing.T, n int, mod func(*runtime.Config)) *dynCluster {
 	if raceEnabled {
 		t.Skip("several protoactor remotes in one process race inside protoactor; run without -race (make test does)")
 	}
@@ -37,6 +44,9 @@ func newDynCluster(t *testing.T, n int) *dynCluster {
 			RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t),
 			HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id),
+		}
+		if mod != nil {
+			mod(&cfg)
 		}
 		if id == 1 {
 			cfg.Bootstrap = true
@@ -251,4 +261,44 @@ func TestInProcessClusterRebalances(t *testing.T) {
 			t.Fatalf("get %s through node 4: %+v %v", id, st, err)
 		}
 	}
+}
+
+// TestInProcessClusterSuite runs the API's semantic suite through a
+// remote client connected to one node of a three-node cluster whose
+// classes have three replicas: most calls are forwarded to the node of
+// their shard's leader.
+func TestInProcessClusterSuite(t *testing.T) {
+	apitest.Run(t, func(t *testing.T) apitest.Target {
+		c := newDynClusterWith(t, 3, func(cfg *runtime.Config) {
+			cfg.Limits.MaxValueSize = apitest.MaxValueSize
+		})
+		c.waitSettled(1, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for _, n := range c.nodes {
+			for _, cl := range apitest.Classes() {
+				cl.Replicas = 3
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := n.RegisterClass(ctx, cl); err != nil {
+						errs <- fmt.Errorf("node %d class %s: %w", n.ID(), cl.Name, err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		cl, err := client.Dial(ctx, []string{c.cfgs[2].RemoteAddress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return apitest.Target{Objects: cl, MaxValueSize: apitest.MaxValueSize}
+	})
 }

@@ -22,9 +22,9 @@
 // while the ceiling's writes are not: those rows are not like for like.
 //
 // For reference, each point also measures shards.Host.Propose of the same
-// writes to other objects (unconditioned puts with request ids, through the shards state
-// machine and the app store: everything but actors, methods and reads),
-// the layer the runtime is built on.
+// writes to other objects (unconditioned puts with request ids, through
+// the shards state machine and the app store: everything but actors,
+// methods and reads), the layer the runtime is built on.
 //
 //	go run ./bench/runtimebench            # 3 s per point
 //	go run ./bench/runtimebench -quick     # 1 s per point
