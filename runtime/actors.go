@@ -533,8 +533,10 @@ func (a *objectActor) run(ctx actor.Context) {
 	a.puts, a.dels, a.tries = puts, dels, 0
 	// The reply rides with the writes: a retry of this request id gets
 	// the reply of the attempt that was applied, not one computed again.
+	// Conditioned on the incarnation it read too: the object deleted and
+	// created again up to the same version is another object.
 	a.cmd = &odgmv1.Command{RequestId: rid, Object: &odgmv1.ObjectRef{Class: cls.Name, Id: a.id},
-		Puts: puts, Deletes: dels, ExpectedVersion: &v, Reply: out}
+		Puts: puts, Deletes: dels, ExpectedVersion: &v, Reply: out, ExpectedCreatedAt: a.st.createdAt()}
 	a.propose(ctx)
 }
 

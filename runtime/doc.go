@@ -162,7 +162,9 @@
 // invocation runs the method on the object's state (cached in the actor,
 // or read linearizably), collects its Sets and Deletes, drops the ones that
 // change nothing, and proposes the rest as one command conditioned on the
-// version it read; no writes → no proposal. A method error or panic →
+// version and the incarnation (created_at) it read — versions restart at 1
+// when an object is deleted and created again, so the version alone could
+// not tell the new object from the one read; no writes → no proposal. A method error or panic →
 // nothing written and a *odgm.MethodError; after a panic the actor is
 // restarted (fresh state). While a read or proposal is in flight the actor
 // is in a waiting behaviour (BecomeStacked) that buffers every message; the

@@ -184,6 +184,10 @@ type objState struct {
 
 func (s *objState) version() uint64 { return s.meta.GetVersion() }
 
+// createdAt is the incarnation of the object as read (nil: it did not
+// exist).
+func (s *objState) createdAt() *timestamppb.Timestamp { return s.meta.GetCreatedAt() }
+
 func metaOf(st *shards.ObjectState) *odgmv1.ObjectMeta {
 	if st == nil {
 		return nil

@@ -385,7 +385,7 @@ func decodeResult(data []byte) (*odgmv1.CommandResult, error) {
 func withProposedAt(cmd *odgmv1.Command, now time.Time) *odgmv1.Command {
 	return &odgmv1.Command{RequestId: cmd.RequestId, Object: cmd.Object, Puts: cmd.Puts, Deletes: cmd.Deletes,
 		DeleteObject: cmd.DeleteObject, ExpectedVersion: cmd.ExpectedVersion, Reply: cmd.Reply,
-		ProposedAt: timestamppb.New(now)}
+		ExpectedCreatedAt: cmd.ExpectedCreatedAt, ProposedAt: timestamppb.New(now)}
 }
 
 // ResultError maps a result's status to an error: nil for APPLIED and

@@ -221,9 +221,10 @@ type applyScratch struct {
 	changes []change
 	// Parts of cmd that decodeCommand reuses from one command to the next;
 	// nothing refers to them once the command's result is encoded.
-	ref      odgmv1.ObjectRef
-	at       timestamppb.Timestamp
-	expected uint64
+	ref       odgmv1.ObjectRef
+	at        timestamppb.Timestamp
+	createdAt timestamppb.Timestamp
+	expected  uint64
 	puts     []*odgmv1.Entry
 }
 
@@ -473,6 +474,10 @@ func (s *StateMachine) mutate(tx appdata.WriteTx, cmd *odgmv1.Command) (*odgmv1.
 	if ev := cmd.ExpectedVersion; ev != nil && *ev != cur {
 		return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_VERSION_MISMATCH, Meta: meta,
 			Message: fmt.Sprintf("expected version %d, object is at version %d", *ev, cur)}, nil
+	}
+	if ec := cmd.GetExpectedCreatedAt(); ec != nil && (meta == nil || !sameTime(meta.GetCreatedAt(), ec)) {
+		return &odgmv1.CommandResult{Status: odgmv1.CommandStatus_COMMAND_STATUS_VERSION_MISMATCH, Meta: meta,
+			Message: "the object was deleted and created again since it was read"}, nil
 	}
 
 	if cmd.GetDeleteObject() {
@@ -780,6 +785,11 @@ func timestampSize(ts *timestamppb.Timestamp) int {
 // version and entries are sc's, reused, and entry values alias data (which
 // dragonboat does not change during Update). The strings are copies: the
 // request id outlives the call in ApplyEvent.
+// sameTime reports whether two timestamps are the same instant.
+func sameTime(a, b *timestamppb.Timestamp) bool {
+	return a.GetSeconds() == b.GetSeconds() && a.GetNanos() == b.GetNanos()
+}
+
 func decodeCommand(data []byte, sc *applyScratch) bool {
 	cmd := &sc.cmd
 	*cmd = odgmv1.Command{}
@@ -809,7 +819,7 @@ func decodeCommand(data []byte, sc *applyScratch) bool {
 			}
 			continue
 		}
-		if typ != protowire.BytesType || num < 1 || num > 8 {
+		if typ != protowire.BytesType || num < 1 || num > 9 {
 			return false
 		}
 		v, n := protowire.ConsumeBytes(data)
@@ -858,6 +868,12 @@ func decodeCommand(data []byte, sc *applyScratch) bool {
 			if len(v) > 0 {
 				cmd.Reply = v[:len(v):len(v)]
 			}
+		case 9:
+			sc.createdAt = timestamppb.Timestamp{}
+			if !decodeTimestampInto(v, &sc.createdAt) {
+				return false
+			}
+			cmd.ExpectedCreatedAt = &sc.createdAt
 		}
 	}
 	if len(puts) > 0 {

@@ -425,3 +425,35 @@ func TestReplyRemembered(t *testing.T) {
 		t.Fatalf("mismatch: %v", r)
 	}
 }
+
+// A command conditioned on the incarnation it read does not apply to the
+// object deleted and created again up to the same version.
+func TestExpectedCreatedAt(t *testing.T) {
+	h := newHarness(t, storage.Memory(), Config{})
+	t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
+	first := h.apply(at(put("o", "n", "1"), t1))[0]
+	if first.GetStatus() != applied || first.GetMeta().GetVersion() != 1 {
+		t.Fatalf("first put: %v", first)
+	}
+	read := first.GetMeta().GetCreatedAt()
+	h.apply(at(&odgmv1.Command{Object: ref("o"), DeleteObject: true}, t2))
+	h.apply(at(put("o", "n", "100"), t2))
+	stale := expect(at(put("o", "n", "2"), t2), 1)
+	stale.ExpectedCreatedAt = read
+	if r := h.apply(stale)[0]; r.GetStatus() != mismatch {
+		t.Fatalf("write on a deleted and re-created object at the same version: %v", r)
+	}
+	if v := string(h.get("o").Entries[0].GetValue()); v != "100" {
+		t.Fatalf("n = %q, the re-created object's value must stay", v)
+	}
+	fresh := expect(at(put("o", "n", "101"), t2), 1)
+	fresh.ExpectedCreatedAt = timestamppb.New(t2)
+	if r := h.apply(fresh)[0]; r.GetStatus() != applied || r.GetMeta().GetVersion() != 2 {
+		t.Fatalf("write on the incarnation read: %v", r)
+	}
+	gone := put("p", "n", "1")
+	gone.ExpectedCreatedAt = read
+	if r := h.apply(gone)[0]; r.GetStatus() != mismatch {
+		t.Fatalf("write expecting an incarnation of a missing object: %v", r)
+	}
+}

@@ -102,9 +102,15 @@ type Command struct {
 	// writes. Applying the command keeps it in the result, so that a retry
 	// of the request gets the first reply, not one computed again from the
 	// state the first attempt already changed.
-	Reply         []byte `protobuf:"bytes,8,opt,name=reply,proto3" json:"reply,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reply []byte `protobuf:"bytes,8,opt,name=reply,proto3" json:"reply,omitempty"`
+	// expected_created_at, when set, makes the command conditional on the
+	// object's incarnation too: it applies only if the object exists and was
+	// created at that time. Versions restart at 1 when an object is deleted
+	// and created again, so a version alone cannot tell the new object from
+	// the one a method read; an invocation sets both.
+	ExpectedCreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=expected_created_at,json=expectedCreatedAt,proto3" json:"expected_created_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
@@ -193,6 +199,13 @@ func (x *Command) GetReply() []byte {
 	return nil
 }
 
+func (x *Command) GetExpectedCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpectedCreatedAt
+	}
+	return nil
+}
+
 // CommandResult is what applying a Command returned; a retried request id
 // gets the stored result of its first application.
 type CommandResult struct {
@@ -271,7 +284,7 @@ var File_odgm_v1_command_proto protoreflect.FileDescriptor
 
 const file_odgm_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x15odgm/v1/command.proto\x12\aodgm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14odgm/v1/object.proto\"\xcf\x02\n" +
+	"\x15odgm/v1/command.proto\x12\aodgm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14odgm/v1/object.proto\"\x9b\x03\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12*\n" +
@@ -282,7 +295,8 @@ const file_odgm_v1_command_proto_rawDesc = "" +
 	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01\x12;\n" +
 	"\vproposed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"proposedAt\x12\x14\n" +
-	"\x05reply\x18\b \x01(\fR\x05replyB\x13\n" +
+	"\x05reply\x18\b \x01(\fR\x05reply\x12J\n" +
+	"\x13expected_created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x11expectedCreatedAtB\x13\n" +
 	"\x11_expected_version\"\x98\x01\n" +
 	"\rCommandResult\x12.\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x16.odgm.v1.CommandStatusR\x06status\x12'\n" +
@@ -323,13 +337,14 @@ var file_odgm_v1_command_proto_depIdxs = []int32{
 	3, // 0: odgm.v1.Command.object:type_name -> odgm.v1.ObjectRef
 	4, // 1: odgm.v1.Command.puts:type_name -> odgm.v1.Entry
 	5, // 2: odgm.v1.Command.proposed_at:type_name -> google.protobuf.Timestamp
-	0, // 3: odgm.v1.CommandResult.status:type_name -> odgm.v1.CommandStatus
-	6, // 4: odgm.v1.CommandResult.meta:type_name -> odgm.v1.ObjectMeta
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 3: odgm.v1.Command.expected_created_at:type_name -> google.protobuf.Timestamp
+	0, // 4: odgm.v1.CommandResult.status:type_name -> odgm.v1.CommandStatus
+	6, // 5: odgm.v1.CommandResult.meta:type_name -> odgm.v1.ObjectMeta
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_odgm_v1_command_proto_init() }
