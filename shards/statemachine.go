@@ -225,7 +225,7 @@ type applyScratch struct {
 	at        timestamppb.Timestamp
 	createdAt timestamppb.Timestamp
 	expected  uint64
-	puts     []*odgmv1.Entry
+	puts      []*odgmv1.Entry
 }
 
 // release drops the scratch's references to the batch's commands (entry
