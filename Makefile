@@ -28,7 +28,7 @@ unit:
 	# Clusters of node processes (the built odgm binary) and in-process
 	# clusters: several protoactor remotes in one process race inside
 	# protoactor, so these run without the race detector.
-	$(GO) test -count=1 -p 1 -timeout 5m -run 'Process' ./tests/ ./client/
+	$(GO) test -count=1 -p 1 -timeout 5m -run 'Process' ./tests/ ./client/ ./cli/
 
 # Each fuzz target runs briefly over its seed corpus and fresh inputs.
 fuzz:

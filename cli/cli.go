@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,10 +29,20 @@ func Main(classes ...runtime.Class) {
 
 // Run runs the odgm command with args and returns its exit status.
 func Run(args []string, classes ...runtime.Class) int {
+	return run(os.Stdout, os.Stderr, args, classes...)
+}
+
+func run(stdout, stderr io.Writer, args []string, classes ...runtime.Class) int {
 	root := Command(classes...)
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "odgm:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "odgm") {
+			msg = "odgm: " + msg
+		}
+		fmt.Fprintln(root.ErrOrStderr(), msg)
 		var u usageError
 		if errors.As(err, &u) {
 			return 2
@@ -53,6 +66,7 @@ func Command(classes ...runtime.Class) *cobra.Command {
 	var g globals
 	root.PersistentFlags().StringVar(&g.addrs, "addr", "127.0.0.1:7100", "remote addresses of nodes, comma-separated")
 	root.PersistentFlags().DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the request")
+	root.PersistentFlags().StringVar(&g.listen, "listen", "127.0.0.1:0", "host:port this command listens on for the nodes' answers (protoactor remote answers by connecting back: use an address the nodes reach)")
 	root.PersistentFlags().StringVar(&g.tls.CA, "tls-ca", "", "CA file for mutual TLS with the nodes")
 	root.PersistentFlags().StringVar(&g.tls.Cert, "tls-cert", "", "client certificate file for mutual TLS")
 	root.PersistentFlags().StringVar(&g.tls.Key, "tls-key", "", "client key file for mutual TLS")
@@ -64,6 +78,7 @@ func Command(classes ...runtime.Class) *cobra.Command {
 // globals are the flags of the client commands.
 type globals struct {
 	addrs   string
+	listen  string
 	timeout time.Duration
 	tls     tlsfiles.Files
 }
@@ -90,7 +105,13 @@ func (g *globals) dial(cmd *cobra.Command) (*client.Client, context.Context, fun
 		}
 		opts = append(opts, client.WithTLS(sc, cc))
 	}
-	opts = append(opts, client.WithTimeout(g.timeout))
+	host, portText, err := net.SplitHostPort(g.listen)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil {
+		cancel()
+		return nil, nil, nil, usageError{fmt.Errorf("--listen %q: want host:port", g.listen)}
+	}
+	opts = append(opts, client.WithTimeout(g.timeout), client.WithListenAddress(host, port))
 	var addrs []string
 	for _, a := range strings.Split(g.addrs, ",") {
 		if a = strings.TrimSpace(a); a != "" {

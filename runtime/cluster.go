@@ -53,6 +53,7 @@ type cluster struct {
 	code       map[string]Class // classes registered with code on this node
 	closed     bool
 	refreshMu  sync.Mutex
+	absorbMu   sync.Mutex
 	kick       chan struct{} // wakes the reconciler
 	busy       chan struct{} // a token per object request in progress
 
@@ -585,14 +586,16 @@ func (c *cluster) changeMembership(ch *odgmv1.MembershipChange) error {
 }
 
 // refresh asks the meta leader for the cluster's state now (a heartbeat
-// out of turn) and learns its classes; it reports whether the state
-// changed. Concurrent callers share one exchange.
-func (c *cluster) refresh() bool {
+// out of turn) and learns its classes. Concurrent callers share one
+// exchange.
+func (c *cluster) refresh() {
 	before := c.snapshot().GetVersion()
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
+	c.absorbMu.Lock() // an absorb in progress has learned when it unlocks
+	c.absorbMu.Unlock()
 	if c.snapshot().GetVersion() != before {
-		return true // another caller just refreshed
+		return // another caller or the loop just refreshed
 	}
 	hb := c.heartbeat()
 	var reply *odgmv1.HeartbeatReply
@@ -601,18 +604,17 @@ func (c *cluster) refresh() bool {
 	} else {
 		reply = c.sendHeartbeat(hb)
 	}
-	if reply == nil {
-		return false
+	if reply != nil {
+		c.absorb(reply)
 	}
-	c.absorb(reply)
-	st := c.snapshot()
-	if st.GetVersion() == before {
-		return false
-	}
+}
+
+// learn makes the classes of st known here, once this node is part of the
+// cluster.
+func (c *cluster) learn(st *odgmv1.ClusterState) {
 	if meta.FindNode(st, c.n.cfg.NodeID) != nil {
 		c.n.learnClasses(st)
 	}
-	return true
 }
 
 // stateKey is where a node keeps the last cluster state it learned, so
@@ -643,10 +645,14 @@ func (c *cluster) saveState(st *odgmv1.ClusterState) {
 
 // absorb takes in what the meta leader said.
 func (c *cluster) absorb(reply *odgmv1.HeartbeatReply) {
+	// One absorb at a time, learning included: refresh waits on it to know
+	// that a state it sees has been learned.
+	c.absorbMu.Lock()
+	defer c.absorbMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var learned *odgmv1.ClusterState
 	if st := reply.GetState(); st != nil && st.GetVersion() > c.state.GetVersion() {
-		c.state = st
+		c.state, learned = st, st
 		c.saveState(st)
 		select {
 		case c.kick <- struct{}{}:
@@ -658,6 +664,11 @@ func (c *cluster) absorb(reply *odgmv1.HeartbeatReply) {
 	}
 	if reply.GetMetaLeaderNode() != 0 {
 		c.metaLeader = reply.GetMetaLeaderNode()
+	}
+	c.mu.Unlock()
+	if learned != nil {
+		// Classes are known as soon as the state that has them.
+		c.learn(learned)
 	}
 }
 

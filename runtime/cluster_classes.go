@@ -260,9 +260,11 @@ func (n *Node) metaRequest(ctx context.Context, cmd *odgmv1.MetaCommand) (*odgmv
 	defer cancel()
 	for {
 		if n.cl.metaLeaderHere() {
-			res, err := n.cl.proposeMeta(cmd)
-			if err == nil {
-				return res, nil
+			if n.cl.bootstrapped() {
+				res, err := n.cl.proposeMeta(cmd)
+				if err == nil {
+					return res, nil
+				}
 			}
 		} else if addr := n.cl.metaLeaderAddress(); addr != "" {
 			dl, _ := ctx.Deadline()
@@ -283,7 +285,7 @@ const notMetaLeader = "not the meta leader"
 
 // onMetaCommand handles a meta command sent to this node's gateway.
 func (c *cluster) onMetaCommand(cmd *odgmv1.MetaCommand) *odgmv1.MetaResult {
-	if !c.metaLeaderHere() {
+	if !c.metaLeaderHere() || !c.bootstrapped() {
 		return &odgmv1.MetaResult{Message: notMetaLeader}
 	}
 	res, err := c.proposeMeta(cmd)
@@ -291,6 +293,14 @@ func (c *cluster) onMetaCommand(cmd *odgmv1.MetaCommand) *odgmv1.MetaResult {
 		return &odgmv1.MetaResult{Message: notMetaLeader}
 	}
 	return res
+}
+
+// bootstrapped reports whether this node's meta replica holds a cluster
+// (the first state, with the meta shard's placement, is written): no other
+// change may come before it.
+func (c *cluster) bootstrapped() bool {
+	st, err := c.metaState()
+	return err == nil && meta.FindShard(st, meta.ShardID) != nil
 }
 
 // metaLeaderNode is the node of the meta leader as last heard (0: none).

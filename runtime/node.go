@@ -343,8 +343,10 @@ func (n *Node) newRequestID() string {
 
 func (n *Node) class(name string) (*class, error) {
 	c, err := n.knownClass(name)
-	if errors.Is(err, odgm.ErrUnknownClass) && n.cl != nil && n.cl.refresh() {
-		// The class may be newer than this node's view of the cluster.
+	if errors.Is(err, odgm.ErrUnknownClass) && n.cl != nil {
+		// The class may be newer than this node's view of the cluster
+		// (or learned a moment ago).
+		n.cl.refresh()
 		c, err = n.knownClass(name)
 	}
 	return c, err

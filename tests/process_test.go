@@ -2,16 +2,12 @@ package tests
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,43 +18,30 @@ import (
 
 	"github.com/odgm-go/odgm"
 	"github.com/odgm-go/odgm/client"
+	"github.com/odgm-go/odgm/internal/proccluster"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 )
 
-// odgmBinary builds cmd/odgm once per test binary.
+// odgmBinary builds cmd/odgm once per test binary (into a directory left
+// for the OS to clean: tests of one binary share it).
 var odgmBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "odgm-bin-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "odgm")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/odgm").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
+	return proccluster.Build(context.Background(), proccluster.ODGM, dir)
 })
 
-// procNode is one `odgm node` process.
-type procNode struct {
-	id            uint64
-	dir, cfg      string
-	remote, raft  string
-	cmd           *exec.Cmd
-	exited        chan struct{}
-	log           *os.File
-	killed, alive bool
-}
-
+// procCluster is a proccluster.Cluster whose failures fail the test.
 type procCluster struct {
-	t     *testing.T
-	bin   string
-	dir   string
-	nodes map[uint64]*procNode
-	seed  string
+	t *testing.T
+	*proccluster.Cluster
 }
 
-func newProcCluster(t *testing.T, n int) *procCluster {
+// newProcCluster starts n node processes of the odgm binary; configure,
+// when given, adjusts their configuration first. The nodes stop, and
+// their logs are shown if the test failed, when the test ends.
+func newProcCluster(t *testing.T, n int, configure ...func(*proccluster.Config)) *procCluster {
 	t.Helper()
 	if raceEnabled {
 		t.Skip("several protoactor remotes (the test's clients) race inside protoactor; run without -race (make test does)")
@@ -67,103 +50,62 @@ func newProcCluster(t *testing.T, n int) *procCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := &procCluster{t: t, bin: bin, dir: t.TempDir(), nodes: map[uint64]*procNode{}}
-	t.Cleanup(pc.stopAll)
-	for id := uint64(1); id <= uint64(n); id++ {
-		pc.add(id)
+	cfg := proccluster.Config{Binary: bin, Dir: t.TempDir(), Logf: t.Logf}
+	for _, f := range configure {
+		f(&cfg)
 	}
-	return pc
+	c, err := proccluster.Start(cfg, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			c.DumpLogs()
+		}
+	})
+	return &procCluster{t: t, Cluster: c}
 }
 
-// add writes node id's config and starts it: node 1 bootstraps, the others
-// join through it.
-func (pc *procCluster) add(id uint64) *procNode {
+// add starts node id, joining through node 1.
+func (pc *procCluster) add(id uint64) *proccluster.Node {
 	pc.t.Helper()
-	p := &procNode{id: id, dir: filepath.Join(pc.dir, fmt.Sprint("n", id)), raft: freeAddr(pc.t), remote: freeAddr(pc.t)}
-	join := "bootstrap: true"
-	if id == 1 {
-		pc.seed = p.remote
-	} else {
-		join = "seeds: [" + pc.seed + "]"
-	}
-	p.cfg = filepath.Join(pc.dir, fmt.Sprintf("n%d.yaml", id))
-	yaml := fmt.Sprintf(`node_id: %d
-data_dir: %s
-raft_address: %s
-remote_address: %s
-rtt_ms: 10
-heartbeat_interval: 100ms
-node_dead_timeout: 2s
-%s
-`, id, p.dir, p.raft, p.remote, join)
-	if err := os.WriteFile(p.cfg, []byte(yaml), 0o644); err != nil {
-		pc.t.Fatal(err)
-	}
-	pc.nodes[id] = p
-	pc.start(p)
-	return p
-}
-
-func (pc *procCluster) start(p *procNode) {
-	pc.t.Helper()
-	log, err := os.OpenFile(filepath.Join(pc.dir, fmt.Sprintf("n%d.log", p.id)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	n, err := pc.Add(id)
 	if err != nil {
 		pc.t.Fatal(err)
 	}
-	p.log = log
-	p.cmd = exec.Command(pc.bin, "node", "--config", p.cfg)
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	if err := p.cmd.Start(); err != nil {
-		pc.t.Fatal(err)
-	}
-	p.exited, p.alive, p.killed = make(chan struct{}), true, false
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		_ = cmd.Wait()
-		close(exited)
-	}(p.cmd, p.exited)
+	return n
 }
 
 // kill SIGKILLs a node.
 func (pc *procCluster) kill(id uint64) {
-	p := pc.nodes[id]
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-	p.log.Close()
-	p.alive, p.killed = false, true
-}
-
-func (pc *procCluster) stopAll() {
-	for _, p := range pc.nodes {
-		if !p.alive {
-			continue
-		}
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		p.log.Close()
-		p.alive = false
-	}
-	if pc.t.Failed() {
-		for _, p := range pc.nodes {
-			b, _ := os.ReadFile(filepath.Join(pc.dir, fmt.Sprintf("n%d.log", p.id)))
-			pc.t.Logf("node %d log:\n%s", p.id, b)
-		}
+	pc.t.Helper()
+	if err := pc.Kill(id); err != nil {
+		pc.t.Fatal(err)
 	}
 }
 
+// restart starts a killed or stopped node again.
+func (pc *procCluster) restart(id uint64) {
+	pc.t.Helper()
+	if err := pc.Restart(id); err != nil {
+		pc.t.Fatal(err)
+	}
+}
+
+// dial returns a client of nodes ids, closed when the test ends.
 func (pc *procCluster) dial(ids ...uint64) *client.Client {
 	pc.t.Helper()
-	var addrs []string
-	for _, id := range ids {
-		addrs = append(addrs, pc.nodes[id].remote)
-	}
+	return pc.dialWith(ids)
+}
+
+func (pc *procCluster) dialWith(ids []uint64, opts ...client.Option) *client.Client {
+	pc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, addrs, client.WithTimeout(10*time.Second))
+	c, err := pc.Dial(ctx, ids, opts...)
 	if err != nil {
 		pc.t.Fatal(err)
 	}
@@ -171,53 +113,23 @@ func (pc *procCluster) dial(ids ...uint64) *client.Client {
 	return c
 }
 
-// waitStatus polls Status through c until ok accepts it.
-func waitStatus(t *testing.T, c *client.Client, d time.Duration, what string, ok func(*odgmv1.ClusterStatus) bool) *odgmv1.ClusterStatus {
+// waitStatus polls Status through c until ok accepts it, for up to d.
+func waitStatus(t *testing.T, c proccluster.StatusSource, d time.Duration, what string, ok func(*odgmv1.ClusterStatus) bool) *odgmv1.ClusterStatus {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var st *odgmv1.ClusterStatus
-	var err error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st, err = c.Status(ctx)
-		cancel()
-		if err == nil && ok(st) {
-			return st
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	st, err := proccluster.WaitStatus(ctx, c, what, ok)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s: not within %v: last status %v (err %v)", what, d, st, err)
-	return nil
+	return st
 }
 
-func settled(nodes int) func(*odgmv1.ClusterStatus) bool {
-	return func(st *odgmv1.ClusterStatus) bool {
-		if len(st.GetNodes()) != nodes {
-			return false
-		}
-		for _, s := range st.GetShards() {
-			if s.GetLeaderNode() == 0 {
-				return false
-			}
-		}
-		return true
-	}
-}
-
-// retry repeats op while it fails with ErrUnavailable or a timeout, up to d.
-func retry(d time.Duration, op func(ctx context.Context) error) error {
-	deadline := time.Now().Add(d)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err := op(ctx)
-		cancel()
-		if err == nil || time.Now().After(deadline) ||
-			!(errors.Is(err, odgm.ErrUnavailable) || errors.Is(err, odgm.ErrTimeout) || errors.Is(err, odgm.ErrClosed)) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var (
+	settled = proccluster.Settled
+	// retry repeats op while it fails with ErrUnavailable or a timeout, up to d.
+	retry = proccluster.Retry
+)
 
 // TestProcessCluster runs three odgm node processes (a fourth joins
 // later): a class created through node 1 is written through node 1, read
@@ -393,7 +305,7 @@ func TestProcessCluster(t *testing.T) {
 			}
 		}
 	}
-	pc.start(pc.nodes[victim])
+	pc.restart(victim)
 	back := waitStatus(t, load, 40*time.Second, "killed node back", func(st *odgmv1.ClusterStatus) bool {
 		for _, n := range st.GetNodes() {
 			if n.GetNode().GetNodeId() == victim && n.GetAlive() {
@@ -432,13 +344,13 @@ func TestProcessGarbage(t *testing.T) {
 	if err := c.CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 1, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("tcp", pc.nodes[1].remote)
+	conn, err := net.Dial("tcp", pc.Node(1).Remote)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = conn.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04\x00\x00\x00\x00\x00garbage garbage garbage"))
 	conn.Close()
-	conn, err = net.Dial("tcp", pc.nodes[1].remote)
+	conn, err = net.Dial("tcp", pc.Node(1).Remote)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +359,7 @@ func TestProcessGarbage(t *testing.T) {
 	// A message of a type the node does not know, sent the way a peer
 	// would: a second client sends a wrapper of an unregistered type name
 	// through the remote protocol.
-	sendUnknownType(t, pc.nodes[1].remote)
+	sendUnknownType(t, pc.Node(1).Remote)
 	if err := retry(10*time.Second, func(ctx context.Context) error {
 		_, err := c.Put(ctx, "kv", "still-up", map[string][]byte{"v": []byte("yes")})
 		return err
@@ -455,7 +367,7 @@ func TestProcessGarbage(t *testing.T) {
 		t.Fatalf("node stopped serving after garbage: %v", err)
 	}
 	select {
-	case <-pc.nodes[1].exited:
+	case <-pc.Node(1).Exited():
 		t.Fatal("node exited")
 	default:
 	}
