@@ -75,6 +75,9 @@ func Command(classes ...runtime.Class) *cobra.Command {
 	return root
 }
 
+// closeWait bounds how long a command waits for its client to close.
+var closeWait = time.Second
+
 // globals are the flags of the client commands.
 type globals struct {
 	addrs   string
@@ -123,7 +126,18 @@ func (g *globals) dial(cmd *cobra.Command) (*client.Client, context.Context, fun
 		cancel()
 		return nil, nil, nil, err
 	}
-	return c, ctx, func() { c.Close(); cancel() }, nil
+	done := func() {
+		cancel()
+		// protoactor may hold Close for seconds while it retries a node
+		// that never answered; the command exits rather than wait.
+		closed := make(chan struct{})
+		go func() { c.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(closeWait):
+		}
+	}
+	return c, ctx, done, nil
 }
 
 func nodeCommand(classes []runtime.Class) *cobra.Command {

@@ -43,8 +43,8 @@ type Config struct {
 	// Binary is the node program: `Binary node --config nN.yaml` runs
 	// node N.
 	Binary string
-	// Dir holds every node's data directory, YAML and log; the caller
-	// creates and removes it.
+	// Dir holds every node's data directory, YAML and log; Start creates
+	// it if needed, the caller removes it.
 	Dir string
 	// RTTMillisecond is the nodes' rtt_ms (dragonboat's RTT: elections
 	// take the class's election_rtt of them). Zero means 10.
@@ -117,6 +117,9 @@ func Start(cfg Config, n int) (*Cluster, error) {
 	}
 	if cfg.NodeDeadTimeout == 0 {
 		cfg.NodeDeadTimeout = 2 * time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("proccluster: %w", err)
 	}
 	c := &Cluster{cfg: cfg, nodes: map[uint64]*Node{}}
 	for id := uint64(1); id <= uint64(n); id++ {
