@@ -63,8 +63,10 @@ bench:
 	$(GO) run ./bench/storagebench -markdown BENCHMARKS.md
 	$(GO) run ./bench/shardbench -markdown BENCHMARKS.md
 	$(GO) run ./bench/runtimebench -markdown BENCHMARKS.md
+	$(GO) run ./bench/clusterbench -markdown BENCHMARKS.md -chart bench/results
 
 bench-quick:
 	$(GO) run ./bench/storagebench -quick
 	$(GO) run ./bench/shardbench -quick
 	$(GO) run ./bench/runtimebench -quick
+	$(GO) run ./bench/clusterbench -quick

@@ -92,7 +92,7 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 		dialOpts = append(dialOpts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	dialOpts = append(dialOpts, o.dialOptions...)
-	rcfg := []remote.ConfigOption{remote.WithServerOptions(serverOpts...), remote.WithDialOptions(dialOpts...)}
+	rcfg := []remote.ConfigOption{remote.WithServerOptions(serverOpts...), remote.WithDialOptions(dialOpts...), remoteguard.OneConnectAttempt}
 	if o.advertised != "" {
 		rcfg = append(rcfg, remote.WithAdvertisedHost(o.advertised))
 	}

@@ -43,7 +43,11 @@ type cluster struct {
 	self    *odgmv1.NodeInfo
 
 	stop chan struct{}
-	wg   sync.WaitGroup // the loop and the goroutines it starts
+	// base is cancelled when the cluster stops: every call it makes
+	// derives from it.
+	base       context.Context
+	cancelBase context.CancelFunc
+	wg         sync.WaitGroup // the loop and the goroutines it starts
 
 	mu      sync.RWMutex
 	state   *odgmv1.ClusterState
@@ -90,6 +94,7 @@ func (n *Node) startCluster() (err error) {
 		lastSeen: map[uint64]time.Time{}, reports: map[uint64][]*odgmv1.ReplicaReport{}, inflight: map[string]bool{},
 		self: &odgmv1.NodeInfo{NodeId: n.cfg.NodeID, RaftAddress: n.addr, RemoteAddress: n.cfg.RemoteAddress},
 	}
+	c.base, c.cancelBase = context.WithCancel(context.Background())
 	c.loadState()
 	host, portText, _ := net.SplitHostPort(n.cfg.RemoteAddress)
 	port, _ := strconv.Atoi(portText)
@@ -112,11 +117,18 @@ func (n *Node) startCluster() (err error) {
 		}
 		c.self.GrpcAddress = n.GRPCAddress()
 	}
-	if rid := c.recorded(meta.ShardID); rid != 0 {
+	rid := c.recorded(meta.ShardID)
+	if rid != 0 && !n.host.NodeHost().HasNodeInfo(meta.ShardID, rid) {
+		// Recorded, but its data is gone (it was being removed when the
+		// node stopped): the placement will say whether it runs here.
+		_ = c.forget(meta.ShardID)
+		rid = 0
+	}
+	if rid != 0 {
 		if err := n.host.StartRegularReplica(meta.ShardID, rid, nil, false, n.metaConfig(), meta.New); err != nil {
 			return fmt.Errorf("runtime: restart the meta shard: %w", err)
 		}
-	} else if n.cfg.Bootstrap {
+	} else if n.cfg.Bootstrap && c.state.GetVersion() == 0 {
 		if err := c.record(meta.ShardID, 1); err != nil {
 			return err
 		}
@@ -135,9 +147,16 @@ func (c *cluster) stopCluster() {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.stop)
+	c.cancelBase()
 	c.wg.Wait()
 	c.n.stopGRPC()
-	c.remote.Shutdown(true)
+	// Not Shutdown(true): it races with a connection lost at the same
+	// moment (a data race inside protoactor). The endpoint actors are
+	// stopped first (each closes its connection), then the server.
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		_ = c.n.sys.Root.StopFuture(actor.NewPID(c.n.sys.Address(), name)).Wait()
+	}
+	c.remote.Shutdown(false)
 }
 
 // recordKey is where the node records its replica of a shard (in its own
@@ -224,15 +243,7 @@ func (c *cluster) reconcileLoop() {
 
 // ctx is a context cancelled when the cluster stops, bounded by d.
 func (c *cluster) ctx(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return context.WithTimeout(c.base, d)
 }
 
 // tick is one round: report to the meta leader (or be it), learn the

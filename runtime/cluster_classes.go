@@ -206,10 +206,6 @@ func (n *Node) CreateClass(ctx context.Context, spec *odgmv1.ClassSpec) error {
 	if sc := n.shardConfig(&c); sc.Validate() != nil {
 		return fmt.Errorf("%w: class %q: %v", odgm.ErrInvalidArgument, c.Name, sc.Validate())
 	}
-	st := n.cl.snapshot()
-	if nodes := len(st.GetNodes()); nodes > 0 && c.Replicas > nodes {
-		return fmt.Errorf("%w: class %q: replicas %d, but the cluster has %d nodes", odgm.ErrInvalidArgument, c.Name, c.Replicas, nodes)
-	}
 	for p := 0; p < c.Partitions; p++ {
 		if other := n.classOfShard(ShardID(c.Name, p)); other != "" && other != c.Name {
 			return fmt.Errorf("%w: class %q has the shard ids of class %q (hash collision): rename one", odgm.ErrInvalidArgument, c.Name, other)
@@ -227,6 +223,21 @@ func (n *Node) CreateClass(ctx context.Context, spec *odgmv1.ClassSpec) error {
 		return fmt.Errorf("%w: class %q: %s", odgm.ErrInvalidArgument, c.Name, res.GetMessage())
 	}
 	return nil
+}
+
+// refuse is the reason the meta leader refuses cmd before proposing it
+// ("" if none): a class needs at least as many nodes as replicas. (Only
+// the meta leader's state is current enough to tell.)
+func refuse(st *odgmv1.ClusterState, cmd *odgmv1.MetaCommand) string {
+	for _, c := range cmd.GetCreateClasses() {
+		if old := meta.FindClass(st, c.GetName()); old != nil {
+			continue // the state machine tells same shape from another
+		}
+		if nodes := len(st.GetNodes()); int(c.GetReplicas()) > nodes {
+			return fmt.Sprintf("class %q: replicas %d, but the cluster has %d nodes", c.GetName(), c.GetReplicas(), nodes)
+		}
+	}
+	return ""
 }
 
 func errorsIsClassExists(err error) bool { return errors.Is(err, odgm.ErrClassExists) }
@@ -261,8 +272,8 @@ func (n *Node) metaRequest(ctx context.Context, cmd *odgmv1.MetaCommand) (*odgmv
 	for {
 		if n.cl.metaLeaderHere() {
 			if n.cl.bootstrapped() {
-				res, err := n.cl.proposeMeta(cmd)
-				if err == nil {
+				res := n.cl.onMetaCommand(cmd)
+				if res.GetMessage() != notMetaLeader {
 					return res, nil
 				}
 			}
@@ -287,6 +298,11 @@ const notMetaLeader = "not the meta leader"
 func (c *cluster) onMetaCommand(cmd *odgmv1.MetaCommand) *odgmv1.MetaResult {
 	if !c.metaLeaderHere() || !c.bootstrapped() {
 		return &odgmv1.MetaResult{Message: notMetaLeader}
+	}
+	if st, err := c.metaState(); err == nil {
+		if why := refuse(st, cmd); why != "" {
+			return &odgmv1.MetaResult{Message: why, Version: st.GetVersion()}
+		}
 	}
 	res, err := c.proposeMeta(cmd)
 	if err != nil {

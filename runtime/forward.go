@@ -98,6 +98,13 @@ func (n *Node) routedShard(ctx context.Context, s *shard, req func() *odgmv1.Req
 				} else {
 					return resp, true, nil
 				}
+			} else if s.hosted() != nil {
+				// The leader's node did not answer (dead, or the remote
+				// link between the nodes is down): this node's replica
+				// serves — reads by ReadIndex, writes through Raft, which
+				// reaches the leader by its own transport. A dead leader
+				// is replaced by an election meanwhile.
+				return nil, false, nil
 			}
 		}
 		// Unavailable, unreachable or no route: look again shortly.

@@ -175,7 +175,7 @@ func (n *Node) remoteOptions() ([]remote.ConfigOption, error) {
 	} else {
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
-	return []remote.ConfigOption{remote.WithServerOptions(server...), remote.WithDialOptions(dial...)}, nil
+	return []remote.ConfigOption{remote.WithServerOptions(server...), remote.WithDialOptions(dial...), remoteguard.OneConnectAttempt}, nil
 }
 
 // startGRPC serves the gRPC ObjectService on Config.GRPCAddress.

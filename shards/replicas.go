@@ -78,7 +78,9 @@ func (h *Host) RunningShards() map[uint64]uint64 {
 // never lets that replica id take part again.
 func (h *Host) RemoveReplica(ctx context.Context, shardID, replicaID uint64) error {
 	if r, ok := h.replica(shardID); ok && r.replicaID == replicaID {
-		if err := h.StopReplica(shardID); err != nil && !errors.Is(err, ErrNotStarted) {
+		// Not started here, or already unloaded by dragonboat (a removed
+		// replica stops itself): nothing to stop.
+		if err := h.StopReplica(shardID); err != nil && !errors.Is(err, ErrNotStarted) && !errors.Is(err, dragonboat.ErrShardNotFound) {
 			return err
 		}
 	}

@@ -58,7 +58,11 @@ func TestProcessClusterTLS(t *testing.T) {
 	waitStatus(t, c1, 30*time.Second, "three nodes over TLS", settled(3))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c1.CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 2, Replicas: 3}); err != nil {
+	// Creating a class again with the same shape succeeds, so a create
+	// whose answer was lost is retried.
+	if err := retry(20*time.Second, func(ctx context.Context) error {
+		return c1.CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 2, Replicas: 3})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, c1, 30*time.Second, "class shards have leaders", func(st *odgmv1.ClusterStatus) bool {

@@ -39,7 +39,11 @@
 // every 10 ms; 300 ms after its first success L is SIGKILLed. The figure is the time from
 // the kill to the end of the first successful Put started after it.
 // Then L is restarted and the round waits until the cluster is settled
-// (every shard has a leader, all three nodes alive) and one more second.
+// again: all three nodes heard from, every replica reporting, each shard's
+// replicas agreeing on its leader and within 100 entries of each other,
+// and the same leaders for a second (the placement supervisor balances
+// leaders by transfer after a node comes back). Each round starts from
+// such a state, so L is the leader when it is killed.
 // Dragonboat's election timeout, rtt_ms × election_rtt, drives this:
 // the settings are printed with the results.
 //
@@ -53,6 +57,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,7 +171,7 @@ func run(o options, md, chartDir string) error {
 		defer conn.Close()
 		gcs = append(gcs, client.NewGRPC(conn))
 	}
-	if _, err := wait(ctx, gcs[0], time.Minute, "three nodes, class shards with leaders", classSettled); err != nil {
+	if _, _, err := steady(ctx, gcs[0]); err != nil {
 		return err
 	}
 
@@ -231,22 +236,22 @@ func run(o options, md, chartDir string) error {
 
 	tf := &report.Table{
 		Title:   fmt.Sprintf("Failover: SIGKILL of a shard leader's node while a prober writes to that shard through another node (a Put started every 10 ms); time from the kill to the first successful write started after it; %s", settings),
-		Columns: []string{"round", "partition", "killed node", "writer node", "first write ms", "settled again s"},
+		Columns: []string{"round", "partition", "killed node", "it led meta", "writer node", "first write ms", "settled again s"},
 	}
 	fc := &report.Chart{Title: "Kill a leader's node → first successful write on its shard", YLabel: "ms"}
 	fs := report.Series{Name: "ms to first write"}
 	var firsts []float64
 	for i, r := range rounds {
-		tf.Add(i+1, r.partition, r.killed, r.writer, msOf(r.first), r.settle.Seconds())
+		tf.Add(i+1, r.partition, r.killed, yesNo(r.meta), r.writer, msOf(r.first), r.settle.Seconds())
 		firsts = append(firsts, msOf(r.first))
 		fc.Groups = append(fc.Groups, fmt.Sprint(i+1))
 		fs.Values = append(fs.Values, msOf(r.first))
 	}
 	fc.Series = []report.Series{fs}
 	sort.Float64s(firsts)
-	tf.Add("median", "", "", "", median(firsts), "")
-	tf.Add("min", "", "", "", firsts[0], "")
-	tf.Add("max", "", "", "", firsts[len(firsts)-1], "")
+	tf.Add("median", "", "", "", "", median(firsts), "")
+	tf.Add("min", "", "", "", "", firsts[0], "")
+	tf.Add("max", "", "", "", "", firsts[len(firsts)-1], "")
 
 	fmt.Println(report.Machine())
 	tp.WriteText(os.Stdout)
@@ -435,6 +440,7 @@ func embedded(ctx context.Context, o options, dir string, ops []string) (map[str
 type round struct {
 	partition      uint32
 	killed, writer uint64
+	meta           bool // the killed node led the meta shard too
 	first, settle  time.Duration
 }
 
@@ -459,21 +465,14 @@ func failover(ctx context.Context, o options, c *proccluster.Cluster) ([]round, 
 		progressbar.OptionClearOnFinish())
 	defer bar.Finish()
 	var rounds []round
+	var prev map[uint32]uint64
 	for r := range o.rounds {
-		st, err := wait(ctx, grpcs[1], time.Minute, "settled before the round", classSettled)
+		leaders, meta, err := steady(ctx, grpcs[1])
 		if err != nil {
 			return nil, err
 		}
 		p := uint32(r % counter.Partitions)
-		var leader uint64
-		for _, s := range st.GetShards() {
-			if s.GetPlacement().GetClass() == counter.Name && s.GetPlacement().GetPartition() == p {
-				leader = s.GetLeaderNode()
-			}
-		}
-		if leader == 0 {
-			return nil, fmt.Errorf("partition %d: no leader in status %v", p, st)
-		}
+		leader := leaders[p]
 		writer := leader%nodes + 1
 		id := objectIn(p, r)
 		wc, err := c.Dial(ctx, []uint64{writer})
@@ -489,17 +488,93 @@ func failover(ctx context.Context, o options, c *proccluster.Cluster) ([]round, 
 		if err := c.Restart(leader); err != nil {
 			return nil, err
 		}
-		if _, err := wait(ctx, grpcs[writer], time.Minute, fmt.Sprintf("node %d back", leader), classSettled); err != nil {
+		if _, _, err := steady(ctx, grpcs[writer]); err != nil {
 			return nil, err
 		}
 		settle := time.Since(t0)
-		fmt.Fprintf(os.Stderr, "\nround %d: partition %d, killed node %d, writes through node %d: first write %.0f ms after the kill; settled %.1f s after the restart\n",
-			r+1, p, leader, writer, msOf(first), settle.Seconds())
-		rounds = append(rounds, round{partition: p, killed: leader, writer: writer, first: first, settle: settle})
+		fmt.Fprintf(os.Stderr, "\nround %d: partition %d, killed node %d (leaders %v, before %v), writes through node %d: first write %.0f ms after the kill; settled %.1f s after the restart\n",
+			r+1, p, leader, leaders, prev, writer, msOf(first), settle.Seconds())
+		prev = leaders
+		rounds = append(rounds, round{partition: p, killed: leader, writer: writer, meta: leader == meta, first: first, settle: settle})
 		_ = bar.Add(1)
-		time.Sleep(time.Second) // let the restarted node's replicas catch up
 	}
 	return rounds, nil
+}
+
+// steady waits (up to a minute) until the cluster is settled and its
+// leaders are stable, and returns the leader node of each partition of
+// the class and the meta shard's leader node. Settled: three nodes, all heard from within three heartbeat
+// intervals; every shard has a report from each of its replicas, all of
+// one term and naming the same leader, which says it leads, with applied
+// indexes within 100 of each other. Stable: the same leaders in two such
+// statuses a second apart (the placement supervisor may transfer leaders
+// to balance them after a node comes back).
+func steady(ctx context.Context, s proccluster.StatusSource) (map[uint32]uint64, uint64, error) {
+	var last map[uint32]uint64
+	var lastAt time.Time
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := s.Status(cctx)
+		cancel()
+		var leaders map[uint32]uint64
+		if err == nil && classSettled(st) {
+			leaders = settledLeaders(st)
+		}
+		switch {
+		case leaders == nil || !maps.Equal(leaders, last):
+			last, lastAt = leaders, time.Now()
+		case time.Since(lastAt) >= time.Second:
+			return leaders, st.GetMetaLeaderNode(), nil
+		}
+		if time.Now().After(deadline) {
+			return nil, 0, fmt.Errorf("cluster not settled with stable leaders within a minute: last status %v (err %v)", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settledLeaders returns the leader node of each class partition when st
+// is settled (see steady), else nil.
+func settledLeaders(st *odgmv1.ClusterStatus) map[uint32]uint64 {
+	for _, n := range st.GetNodes() {
+		if n.GetLastSeenMs() > 1500 {
+			return nil
+		}
+	}
+	leaders := map[uint32]uint64{}
+	for _, s := range st.GetShards() {
+		pl := s.GetPlacement()
+		nodeOf := map[uint64]uint64{}
+		for _, r := range pl.GetReplicas() {
+			nodeOf[r.GetReplicaId()] = r.GetNodeId()
+		}
+		reports := s.GetReports()
+		if len(reports) != len(pl.GetReplicas()) || len(reports) == 0 {
+			return nil
+		}
+		var term, leader, lo, hi uint64
+		lo = ^uint64(0)
+		for i, r := range reports {
+			if i == 0 {
+				term, leader = r.GetTerm(), r.GetLeaderReplicaId()
+			}
+			if r.GetTerm() != term || r.GetLeaderReplicaId() != leader || leader == 0 || r.GetIsLeader() != (r.GetReplicaId() == leader) {
+				return nil
+			}
+			lo, hi = min(lo, r.GetAppliedIndex()), max(hi, r.GetAppliedIndex())
+		}
+		if hi-lo > 100 || nodeOf[leader] == 0 {
+			return nil
+		}
+		if pl.GetClass() == counter.Name {
+			leaders[pl.GetPartition()] = nodeOf[leader]
+		}
+	}
+	if len(leaders) != counter.Partitions {
+		return nil
+	}
+	return leaders
 }
 
 // objectIn returns an object id of partition p, a new one each round.
@@ -585,6 +660,13 @@ func percentile(lat []time.Duration, p int) float64 {
 	}
 	slices.Sort(lat)
 	return msOf(lat[(len(lat)-1)*p/100])
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -20,7 +20,9 @@
 // listens on it, which shows as a node that exits at start.
 //
 // The package takes no *testing.T: its functions return errors, and
-// Config.Logf receives what a test would log. A Cluster's methods are for
-// one goroutine at a time (the test's or the benchmark's), except Node's
-// accessors and Exited, which are safe to call concurrently with them.
+// Config.Logf receives what a test would log. A Cluster and its Nodes are
+// for one goroutine at a time (the test's or the benchmark's), except
+// Node.Exited's channel, which any goroutine may wait on. Every process a
+// Cluster starts has a goroutine waiting for it to exit; Close stops the
+// processes, so that those goroutines end.
 package proccluster

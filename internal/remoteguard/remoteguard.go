@@ -168,3 +168,11 @@ func checkSystemMessage(typeName string, data []byte) error {
 	}
 	return nil
 }
+
+// OneConnectAttempt makes protoactor's endpoint writer try a peer once
+// per connection instead of five times, 2 s apart. Each of its retries
+// replaces its gRPC ClientConn without closing the previous one (a leak of
+// a connection that reconnects forever, per failed attempt); with one
+// attempt the connection is closed when the writer stops. A peer that did
+// not answer is tried again with the next message sent to it.
+func OneConnectAttempt(c *remote.Config) { c.MaxRetryCount = 1 }
