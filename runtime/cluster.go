@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -68,7 +69,7 @@ type cluster struct {
 	reports  map[uint64][]*odgmv1.ReplicaReport
 	inflight map[string]bool
 	// seed is the next seed to try.
-	seed int
+	seed atomic.Uint64
 }
 
 // dragonboatInfoOption asks NodeHost for its shards, not its log.
@@ -371,8 +372,8 @@ func (c *cluster) sendHeartbeat(hb *odgmv1.Heartbeat) *odgmv1.HeartbeatReply {
 	}
 	c.mu.RUnlock()
 	if len(c.n.cfg.Seeds) > 0 {
-		c.seed = (c.seed + 1) % len(c.n.cfg.Seeds)
-		addrs = append(addrs, c.n.cfg.Seeds[c.seed])
+		i := c.seed.Add(1) % uint64(len(c.n.cfg.Seeds))
+		addrs = append(addrs, c.n.cfg.Seeds[i])
 	}
 	for _, a := range addrs {
 		if a == c.n.cfg.RemoteAddress {
