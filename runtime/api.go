@@ -47,7 +47,7 @@ func Select(names ...string) Option { return odgm.Select(names...) }
 var _ odgm.Objects = (*Node)(nil)
 
 // target resolves (class, id) to the class, the normalised id and its
-// shard, which must be hosted here.
+// shard (hosted here or not: routing decides where it is served).
 func (n *Node) target(className, id string) (*class, string, *shard, error) {
 	c, err := n.class(className)
 	if err != nil {
@@ -60,12 +60,14 @@ func (n *Node) target(className, id string) (*class, string, *shard, error) {
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("%w: %w", odgm.ErrInvalidID, err)
 	}
-	s := c.shardFor(nid)
-	if s.hosted() == nil {
-		return nil, "", nil, fmt.Errorf("%w: shard %d of class %q has no replica on node %d (replicas on %v)",
-			odgm.ErrUnavailable, s.id, className, n.cfg.NodeID, s.replicas)
-	}
-	return c, nid, s, nil
+	return c, nid, c.shardFor(nid), nil
+}
+
+// notHosted is the error of a request served here for a shard without a
+// replica here.
+func (n *Node) notHosted(c *class, s *shard) error {
+	return fmt.Errorf("%w: shard %d of class %q has no replica on node %d (replicas on %v)",
+		odgm.ErrUnavailable, s.id, c.Name, n.cfg.NodeID, s.replicas)
 }
 
 func (c *class) consistency(o odgm.CallOptions) shards.Consistency {
@@ -86,14 +88,6 @@ func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*Stat
 	if err != nil {
 		return nil, err
 	}
-	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
-		return &odgmv1.Request{Op: &odgmv1.Request_Get{Get: &odgmv1.GetRequest{Class: class, Id: id, Names: o.Names, Stale: o.Stale}}}
-	}); ok {
-		if err != nil {
-			return nil, err
-		}
-		return wire.StateFromProto(resp.GetGet().GetState())
-	}
 	c, nid, s, err := n.target(class, id)
 	if err != nil {
 		return nil, err
@@ -102,6 +96,17 @@ func (n *Node) Get(ctx context.Context, class, id string, opts ...Option) (*Stat
 		if err := checkEntry(&n.cfg.Limits, name, nil); err != nil {
 			return nil, err
 		}
+	}
+	if resp, ok, err := n.routedShard(ctx, s, func() *odgmv1.Request {
+		return &odgmv1.Request{Op: &odgmv1.Request_Get{Get: &odgmv1.GetRequest{Class: class, Id: nid, Names: o.Names, Stale: o.Stale}}}
+	}); ok {
+		if err != nil {
+			return nil, err
+		}
+		return wire.StateFromProto(resp.GetGet().GetState())
+	}
+	if s.hosted() == nil {
+		return nil, n.notHosted(c, s)
 	}
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
@@ -166,17 +171,13 @@ func (n *Node) CompareAndSwap(ctx context.Context, class, id string, expected ui
 }
 
 func (n *Node) write(ctx context.Context, class, id string, puts map[string][]byte, dels []string, deleteObject bool, expected *uint64, opts []Option) (uint64, error) {
-	o, err := odgm.ApplyOptions(n.withRequestID(opts))
+	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return 0, err
 	}
-	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
-		return writeRequest(class, id, puts, dels, deleteObject, expected, o.RequestID)
-	}); ok {
-		if err != nil {
-			return 0, err
-		}
-		return writeVersion(resp)
+	if o.RequestID == "" {
+		// One id for every attempt, here or forwarded: applied once.
+		o.RequestID = n.newRequestID()
 	}
 	_, nid, s, err := n.target(class, id)
 	if err != nil {
@@ -198,8 +199,13 @@ func (n *Node) write(ctx context.Context, class, id string, puts map[string][]by
 	if err := checkBatch(&n.cfg.Limits, m.puts, m.dels); err != nil {
 		return 0, err
 	}
-	if m.requestID == "" {
-		m.requestID = n.newRequestID()
+	if resp, ok, err := n.routedShard(ctx, s, func() *odgmv1.Request {
+		return writeRequest(class, nid, puts, dels, deleteObject, expected, o.RequestID)
+	}); ok {
+		if err != nil {
+			return 0, err
+		}
+		return writeVersion(resp)
 	}
 	r, err := n.send(ctx, s, m)
 	if r != nil {
@@ -232,13 +238,21 @@ func mapsKeys(m map[string][]byte) func(func(string) bool) {
 // have been applied: retry with the same RequestID), ErrCanceled,
 // ErrUnavailable, ErrClosed.
 func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []byte, opts ...Option) ([]byte, error) {
-	o, err := odgm.ApplyOptions(n.withRequestID(opts))
+	o, err := odgm.ApplyOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	if resp, ok, err := n.routed(ctx, class, id, func() *odgmv1.Request {
+	if o.RequestID == "" {
+		// One id for every attempt, here or forwarded: applied once.
+		o.RequestID = n.newRequestID()
+	}
+	c, nid, s, err := n.target(class, id)
+	if err != nil {
+		return nil, err
+	}
+	if resp, ok, err := n.routedShard(ctx, s, func() *odgmv1.Request {
 		return &odgmv1.Request{Op: &odgmv1.Request_Invoke{Invoke: &odgmv1.InvokeRequest{
-			Class: class, Id: id, Method: method, Payload: payload, RequestId: o.RequestID, Stale: o.Stale}}}
+			Class: class, Id: nid, Method: method, Payload: payload, RequestId: o.RequestID, Stale: o.Stale}}}
 	}); ok {
 		if err != nil {
 			return nil, err
@@ -248,18 +262,11 @@ func (n *Node) Invoke(ctx context.Context, class, id, method string, payload []b
 		}
 		return resp.GetInvoke().GetPayload(), nil
 	}
-	c, nid, s, err := n.target(class, id)
-	if err != nil {
-		return nil, err
-	}
 	fn, ok := c.Methods[method]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s.%s", odgm.ErrUnknownMethod, class, method)
 	}
 	m := &objCall{ctx: ctx, id: nid, kind: callInvoke, requestID: o.RequestID, method: method, fn: fn, payload: payload, stale: o.Stale}
-	if m.requestID == "" {
-		m.requestID = n.newRequestID()
-	}
 	r, err := n.send(ctx, s, m)
 	if err != nil {
 		return nil, err

@@ -272,7 +272,8 @@ func (c *cluster) tick() {
 
 // metaLeaderHere reports whether this node's meta replica leads.
 func (c *cluster) metaLeaderHere() bool {
-	return c.n.host.Health(meta.ShardID).State == shards.StateLeader
+	rid, ok := c.n.host.ReplicaID(meta.ShardID)
+	return ok && c.n.host.LeaderID(meta.ShardID) == rid
 }
 
 // metaState reads the meta shard's state on this node's replica.

@@ -462,14 +462,13 @@ func (n *Node) leaderOf(s *shard) (uint64, bool) {
 		if l == nil {
 			return 0, false
 		}
-		return n.host.Health(s.id).LeaderID, true
+		return n.host.LeaderID(s.id), true
 	}
-	st := n.cl.snapshot()
 	if l != nil {
-		if h := n.host.Health(s.id); h.LeaderID != 0 {
-			if sp := meta.FindShard(st, s.id); sp != nil {
+		if leader := n.host.LeaderID(s.id); leader != 0 {
+			if sp := meta.FindShard(n.cl.snapshot(), s.id); sp != nil {
 				for _, r := range sp.GetReplicas() {
-					if r.GetReplicaId() == h.LeaderID {
+					if r.GetReplicaId() == leader {
 						return r.GetNodeId(), true
 					}
 				}

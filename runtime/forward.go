@@ -13,7 +13,6 @@ import (
 	"github.com/odgm-go/odgm/actors/meta"
 	"github.com/odgm-go/odgm/internal/wire"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
-	"github.com/odgm-go/odgm/object"
 	"github.com/odgm-go/odgm/shards"
 	"github.com/odgm-go/odgm/storage/appdata"
 )
@@ -57,27 +56,10 @@ func (n *Node) routeTarget(ctx context.Context, s *shard) (uint64, error) {
 	return 0, fmt.Errorf("%w: shard %d has no known replica", odgm.ErrUnavailable, s.id)
 }
 
-// routed serves a request on (class, id) through the node of its shard's
+// routedShard serves a request on shard s through the node of its
 // leader when that is another node: it returns handled false when this
-// node should serve it (or when the class or id is bad: the local path
-// reports that). Forwarding is retried, with the route looked up again,
-// while ctx allows: a leader change shows as latency.
-func (n *Node) routed(ctx context.Context, class, id string, req func() *odgmv1.Request) (*odgmv1.Response, bool, error) {
-	if n.cl == nil {
-		return nil, false, nil
-	}
-	c, err := n.class(class)
-	if err != nil || len(id) > n.cfg.Limits.MaxIDLen {
-		return nil, false, nil
-	}
-	nid, err := object.NormalizeID(id)
-	if err != nil {
-		return nil, false, nil
-	}
-	return n.routedShard(ctx, c.shardFor(nid), req)
-}
-
-// routedShard is routed for a known shard.
+// node should serve it. Forwarding is retried, with the route looked up
+// again, while ctx allows: a leader change shows as latency.
 func (n *Node) routedShard(ctx context.Context, s *shard, req func() *odgmv1.Request) (*odgmv1.Response, bool, error) {
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
@@ -143,16 +125,6 @@ func (n *Node) forward(ctx context.Context, node uint64, req *odgmv1.Request) (*
 		return nil, fmt.Errorf("%w: node %d answered %T", odgm.ErrUnavailable, node, v)
 	}
 	return resp, nil
-}
-
-// withRequestID makes sure a write forwarded to another node carries a
-// request id, so that forwarding it again is applied at most once.
-func (n *Node) withRequestID(opts []Option) []Option {
-	o, _ := odgm.ApplyOptions(opts)
-	if o.RequestID != "" || n.cl == nil {
-		return opts
-	}
-	return append(opts, odgm.RequestID(n.newRequestID()))
 }
 
 // writeRequest is the Request of a write (Put, Delete, DeleteObject or

@@ -92,3 +92,17 @@ func (h *Host) RemoveReplica(ctx context.Context, shardID, replicaID uint64) err
 	}
 	return nil
 }
+
+// LeaderID returns the replica id of the shard's leader as this host's
+// replica knows it (0 if none, or no replica here). Unlike Health it
+// reads nothing else: cheap enough for every request's routing.
+func (h *Host) LeaderID(shardID uint64) uint64 {
+	if _, ok := h.replica(shardID); !ok {
+		return 0
+	}
+	leader, _, valid, err := h.nh.GetLeaderID(shardID)
+	if err != nil || !valid {
+		return 0
+	}
+	return leader
+}
