@@ -222,6 +222,22 @@ func (h *Host) StartReplica(shardID, replicaID uint64, members map[uint64]string
 	if err := h.checkRestoreIntent(shardID, replicaID); err != nil {
 		return err
 	}
+	base := NewStateMachineFactory(h.cfg.Storage, cfg, opts)
+	return h.start(shardID, replicaID, members, join, cfg, func(r *replica, targets map[uint64]dragonboat.Target) error {
+		create := func(s, rid uint64) smOnDisk {
+			m := base(s, rid).(*StateMachine)
+			r.sm.Store(m)
+			return m
+		}
+		return h.nh.StartOnDiskReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	})
+}
+
+// start registers the replica and starts it with startFn, which gets the
+// initial membership as dragonboat targets: shared by StartReplica and
+// StartRegularReplica.
+func (h *Host) start(shardID, replicaID uint64, members map[uint64]string, join bool, cfg Config,
+	startFn func(r *replica, targets map[uint64]dragonboat.Target) error) error {
 	if len(members) == 0 && !join && !h.nh.HasNodeInfo(shardID, replicaID) {
 		return fmt.Errorf("shards: shard %d replica %d was never started here: members are required", shardID, replicaID)
 	}
@@ -242,22 +258,16 @@ func (h *Host) StartReplica(shardID, replicaID uint64, members map[uint64]string
 	h.mu.replicas[shardID] = r
 	h.mu.Unlock()
 
-	base := NewStateMachineFactory(h.cfg.Storage, cfg, opts)
-	create := func(s, rid uint64) smOnDisk {
-		m := base(s, rid).(*StateMachine)
-		r.sm.Store(m)
-		return m
-	}
 	targets := map[uint64]dragonboat.Target{}
 	for id, addr := range members {
 		targets[id] = addr
 	}
-	err := h.nh.StartOnDiskReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	err := startFn(r, targets)
 	// StopReplica returns before dragonboat has unloaded the replica: a
 	// quick restart waits for it.
 	for i := 0; errors.Is(err, dragonboat.ErrShardAlreadyExist) && i < 500; i++ {
 		time.Sleep(10 * time.Millisecond)
-		err = h.nh.StartOnDiskReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+		err = startFn(r, targets)
 	}
 	if err != nil {
 		h.mu.Lock()

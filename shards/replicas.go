@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lni/dragonboat/v4"
 	sm "github.com/lni/dragonboat/v4/statemachine"
@@ -18,36 +17,9 @@ import (
 // Propose and Read do not apply (use NodeHost directly).
 func (h *Host) StartRegularReplica(shardID, replicaID uint64, members map[uint64]string, join bool, cfg Config, create sm.CreateStateMachineFunc) error {
 	cfg.EnsureDefaults()
-	if len(members) == 0 && !join && !h.nh.HasNodeInfo(shardID, replicaID) {
-		return fmt.Errorf("shards: shard %d replica %d was never started here: members are required", shardID, replicaID)
-	}
-	h.mu.Lock()
-	if h.mu.closed {
-		h.mu.Unlock()
-		return ErrClosed
-	}
-	if _, ok := h.mu.replicas[shardID]; ok {
-		h.mu.Unlock()
-		return fmt.Errorf("%w: %d", ErrAlreadyStarted, shardID)
-	}
-	h.mu.replicas[shardID] = &replica{shardID: shardID, replicaID: replicaID, cfg: cfg}
-	h.mu.Unlock()
-	targets := map[uint64]dragonboat.Target{}
-	for id, addr := range members {
-		targets[id] = addr
-	}
-	err := h.nh.StartReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
-	for i := 0; errors.Is(err, dragonboat.ErrShardAlreadyExist) && i < 500; i++ {
-		time.Sleep(10 * time.Millisecond)
-		err = h.nh.StartReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
-	}
-	if err != nil {
-		h.mu.Lock()
-		delete(h.mu.replicas, shardID)
-		h.mu.Unlock()
-		return fmt.Errorf("shards: start shard %d replica %d: %w", shardID, replicaID, err)
-	}
-	return nil
+	return h.start(shardID, replicaID, members, join, cfg, func(_ *replica, targets map[uint64]dragonboat.Target) error {
+		return h.nh.StartReplica(targets, join, create, cfg.RaftConfig(shardID, replicaID))
+	})
 }
 
 // ReplicaID returns the id of the shard's replica on this host, if one
