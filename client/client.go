@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/internal/grpcsettle"
 	"github.com/odgm-go/odgm/internal/remoteguard"
 	"github.com/odgm-go/odgm/internal/wire"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
@@ -41,7 +41,7 @@ type Client struct {
 	timeout  time.Duration
 	sys      *actor.ActorSystem
 	remote   *remote.Remote
-	probe    net.Conn // see settle; nil if none
+	probe    net.Conn // see grpcsettle.Settle; nil if none
 
 	reqPrefix string
 	reqSeq    atomic.Uint64
@@ -79,7 +79,7 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 		o.maxBytes = DefaultMaxMessageBytes
 	}
 	// WaitForHandlers: Close's Stop returns only after the stream handlers
-	// (and what they log) are done; see settle.
+	// (and what they log) are done; see grpcsettle.Settle.
 	serverOpts := append(remoteguard.ServerOptions(o.maxBytes), grpc.MaxSendMsgSize(o.maxBytes), grpc.WaitForHandlers(true))
 	if o.serverCreds != nil {
 		serverOpts = append(serverOpts, grpc.Creds(o.serverCreds))
@@ -122,7 +122,7 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 
 // startRemote starts r, turning its panic (it panics when it cannot
 // listen) into an error; with probe, it then settles the new server and
-// returns the probe connection (see settle).
+// returns the probe connection (see grpcsettle.Settle).
 func startRemote(r *remote.Remote, sys *actor.ActorSystem, probe bool) (conn net.Conn, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -131,49 +131,9 @@ func startRemote(r *remote.Remote, sys *actor.ActorSystem, probe bool) (conn net
 	}()
 	r.Start()
 	if probe {
-		conn = settle(sys.Address())
+		conn = grpcsettle.Settle(sys.Address())
 	}
 	return conn, nil
-}
-
-// settle works around protoactor's remote.Start writing gRPC's global
-// logger without synchronisation: a later Start in the process races (as
-// the race detector sees it) with every log line gRPC wrote before, such
-// as the one the new server's goroutine writes when it starts serving. It
-// opens an HTTP/2 connection to the server just started, sends the client
-// preface and SETTINGS and reads until the server acknowledges them:
-// what the server did up to that write is then ordered before what
-// follows. The connection stays open, so that the server logs nothing
-// about it until it is stopped (which closes it synchronously); close it
-// after stopping the server. nil if the server could not be reached.
-func settle(addr string) net.Conn {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return nil
-	}
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	hello := append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0) // preface, empty SETTINGS
-	if _, err := conn.Write(hello); err != nil {
-		conn.Close()
-		return nil
-	}
-	var h [9]byte
-	for {
-		if _, err := io.ReadFull(conn, h[:]); err != nil {
-			conn.Close()
-			return nil
-		}
-		n := int64(h[0])<<16 | int64(h[1])<<8 | int64(h[2])
-		if _, err := io.CopyN(io.Discard, conn, n); err != nil {
-			conn.Close()
-			return nil
-		}
-		if h[3] == 4 && h[4]&1 == 1 { // SETTINGS with ACK
-			break
-		}
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return conn
 }
 
 // Address is the client's own remote address, where nodes send responses.
