@@ -3,11 +3,13 @@ package placement
 import (
 	"errors"
 	"fmt"
+
+	"github.com/odgm-go/odgm/actors/meta"
 )
 
 // MetaShardID is the shard id of the meta shard: the ShardPlacement whose
-// class is "".
-const MetaShardID uint64 = 1
+// class is "" (package meta's shard).
+const MetaShardID = meta.ShardID
 
 // Defaults filled by Config.EnsureDefaults.
 const (
