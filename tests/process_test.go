@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,16 +203,7 @@ func TestProcessCluster(t *testing.T) {
 		}
 		return false
 	})
-	leads := map[uint64]int{}
-	for _, s := range st.GetShards() {
-		leads[s.GetLeaderNode()]++
-	}
-	victim := uint64(1)
-	for id, n := range leads {
-		if n > leads[victim] || n == leads[victim] && id < victim {
-			victim = id
-		}
-	}
+	victim, leads := busiestLeader(st)
 	var others []uint64
 	for id := uint64(1); id <= 4; id++ {
 		if id != victim {
@@ -221,59 +211,18 @@ func TestProcessCluster(t *testing.T) {
 		}
 	}
 	load := pc.dial(others...)
-	var acked sync.Map
-	var stopLoad atomic.Bool
-	var wg sync.WaitGroup
-	var firstAfterKill atomic.Int64
-	var killedAt atomic.Int64
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; !stopLoad.Load(); i++ {
-				id := fmt.Sprintf("w%d-%d", w, i)
-				err := retry(20*time.Second, func(ctx context.Context) error {
-					_, err := load.Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, odgm.RequestID("load-"+id))
-					return err
-				})
-				if err != nil {
-					t.Errorf("write %s: %v", id, err)
-					return
-				}
-				acked.Store(id, true)
-				if k := killedAt.Load(); k != 0 {
-					firstAfterKill.CompareAndSwap(0, time.Now().UnixNano()-k)
-				}
-			}
-		}()
-	}
+	writes := startWriteLoad(t, load, "w", 4)
 	time.Sleep(500 * time.Millisecond)
-	killedAt.Store(time.Now().UnixNano())
+	killedAt := time.Now()
 	pc.kill(victim)
-	t.Logf("killed node %d (leading %d shards)", victim, leads[victim])
-	time.Sleep(3 * time.Second)
-	stopLoad.Store(true)
-	wg.Wait()
-	if d := time.Duration(firstAfterKill.Load()); d == 0 || d > 10*time.Second {
-		t.Fatalf("no write acknowledged within 10s of the kill (%v)", d)
+	t.Logf("killed node %d (leading %d shards)", victim, leads)
+	if d := writes.firstAckAfter(killedAt, 10*time.Second); d == 0 {
+		t.Fatalf("no write acknowledged within 10s of the kill")
 	} else {
 		t.Logf("first write acknowledged %v after the kill", d)
 	}
-	n := 0
-	acked.Range(func(k, _ any) bool {
-		id := k.(string)
-		n++
-		var got *odgm.State
-		if err := retry(20*time.Second, func(ctx context.Context) error {
-			var err error
-			got, err = load.Get(ctx, "kv", id)
-			return err
-		}); err != nil || string(got.Entries["v"]) != id {
-			t.Errorf("acknowledged write %s lost: %+v %v", id, got, err)
-		}
-		return true
-	})
-	t.Logf("%d acknowledged writes checked", n)
+	time.Sleep(3 * time.Second)
+	t.Logf("%d acknowledged writes checked", writes.stopAndCheck(load))
 
 	// Repair: every shard back to 3 replicas, none on the dead node.
 	repaired := func(st *odgmv1.ClusterStatus) bool {
