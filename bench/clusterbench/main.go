@@ -60,7 +60,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -319,50 +318,32 @@ func measure(o options, desc string, op call) result {
 			}
 		}
 	}()
-	rate, lat, failed := runFor(o, o.d, op)
+	l := runFor(o, o.d, op)
 	close(done)
 	wg.Wait()
 	_ = bar.Finish()
-	r := result{rate: rate, p50: percentile(lat, 50), p99: percentile(lat, 99), failed: failed}
+	if l.FirstErr != nil {
+		fmt.Fprintln(os.Stderr, "  first failure:", l.FirstErr)
+	}
+	r := result{rate: l.Rate, p50: l.Ms(50), p99: l.Ms(99), failed: int64(l.Failed)}
 	fmt.Fprintf(os.Stderr, "%s: %.0f calls/s, p50 %.2f ms, p99 %.2f ms, %d failed\n", desc, r.rate, r.p50, r.p99, r.failed)
 	return r
 }
 
-func runFor(o options, d time.Duration, op call) (float64, []time.Duration, int64) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var lat []time.Duration
-	var failed atomic.Int64
-	var firstErr sync.Once
-	start := time.Now()
-	stop := start.Add(d)
-	for w := range o.callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			v := make([]byte, 8)
-			for i := 0; time.Now().Before(stop); i++ {
-				id := fmt.Sprint("o", (w*7919+i)%o.objects)
-				binary.BigEndian.PutUint64(v, uint64(i))
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				t0 := time.Now()
-				err := op(ctx, w, id, v)
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					firstErr.Do(func() { fmt.Fprintln(os.Stderr, "  first failure:", err) })
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
+// runFor is report.RunLoad over o.callers callers writing o.objects
+// objects, each call with a 10 s deadline.
+func runFor(o options, d time.Duration, op call) report.Load {
+	values := make([][]byte, o.callers)
+	for w := range values {
+		values[w] = make([]byte, 8)
 	}
-	wg.Wait()
-	return float64(len(lat)) / time.Since(start).Seconds(), lat, failed.Load()
+	return report.RunLoad(o.callers, d, func(w, i int) error {
+		id := fmt.Sprint("o", (w*7919+i)%o.objects)
+		binary.BigEndian.PutUint64(values[w], uint64(i))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return op(ctx, w, id, values[w])
+	})
 }
 
 // embedded measures ops on three runtime.Nodes in this process (a static
@@ -652,14 +633,6 @@ func probeKill(c *proccluster.Cluster, wc *client.Client, id string, victim uint
 	case <-time.After(30 * time.Second):
 		return 0, fmt.Errorf("no write to %s succeeded within 30 s of killing node %d", id, victim)
 	}
-}
-
-func percentile(lat []time.Duration, p int) float64 {
-	if len(lat) == 0 {
-		return 0
-	}
-	slices.Sort(lat)
-	return msOf(lat[(len(lat)-1)*p/100])
 }
 
 func yesNo(b bool) string {

@@ -41,7 +41,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,25 +233,21 @@ func bench(setup string, d time.Duration, callers, objects []int, t *report.Tabl
 		for _, c := range callers {
 			// Host.Propose writes other objects ("p..."): writes behind
 			// the actors' backs would make their next calls retry.
-			var inv float64
-			var invLat []time.Duration
+			var invL, ceilL, shardL report.Load
 			if *withInvoke {
-				inv, invLat = run(d, c, func(w, i int) error {
+				invL = run(d, c, func(w, i int) error {
 					_, err := node.Invoke(ctx, "counter", fmt.Sprint("o", (w*7919+i)%objs), "incr", nil)
 					return err
 				})
 			}
-			var ceil float64
-			var ceilLat []time.Duration
 			if *withCeiling {
-				ceil, ceilLat = run(d, c, func(w, i int) error {
+				ceilL = run(d, c, func(w, i int) error {
 					return ceiling.propose(ctx, fmt.Sprint("o", (w*7919+i)%objs), uint64(i))
 				})
 			}
-			var shard float64
 			if *withShard {
 				var seq atomic.Uint64
-				shard, _ = run(d, c, func(w, i int) error {
+				shardL = run(d, c, func(w, i int) error {
 					cmd := &odgmv1.Command{RequestId: fmt.Sprint("shard-", seq.Add(1)),
 						Object: &odgmv1.ObjectRef{Class: "counter", Id: fmt.Sprint("p", (w*7919+i)%objs)},
 						Puts:   []*odgmv1.Entry{{Name: "m", Value: binary.BigEndian.AppendUint64(nil, uint64(i))}}}
@@ -260,6 +255,7 @@ func bench(setup string, d time.Duration, callers, objects []int, t *report.Tabl
 					return err
 				})
 			}
+			inv, ceil, shard := invL.Rate, ceilL.Rate, shardL.Rate
 			pct, shardPct := 0.0, 0.0
 			if ceil > 0 {
 				pct = 100 * inv / ceil
@@ -267,7 +263,7 @@ func bench(setup string, d time.Duration, callers, objects []int, t *report.Tabl
 			if shard > 0 {
 				shardPct = 100 * inv / shard
 			}
-			t.Add(setup, objs, c, inv, ms(invLat, 50), ms(invLat, 99), ceil, ms(ceilLat, 50), ms(ceilLat, 99), pct, shard, shardPct)
+			t.Add(setup, objs, c, inv, invL.Ms(50), invL.Ms(99), ceil, ceilL.Ms(50), ceilL.Ms(99), pct, shard, shardPct)
 			ratios[len(ratios)-1] = append(ratios[len(ratios)-1], pct/100)
 			fmt.Fprintf(os.Stderr, "%s objects=%d callers=%d: %.0f/s (ceiling %.0f/s) %.1f%%\n", setup, objs, c, inv, ceil, pct)
 		}
@@ -360,47 +356,18 @@ type inProcessTransport struct {
 
 func (*inProcessTransport) Validate(string) bool { return true }
 
-// run calls op from c goroutines for d and returns the rate of successes
-// and their latencies. Version mismatches between callers are counted as
-// failures, not successes.
-func run(d time.Duration, c int, op func(w, i int) error) (float64, []time.Duration) {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var lat []time.Duration
-	var failed atomic.Int64
-	stop := time.Now().Add(d)
-	start := time.Now()
-	for w := range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for i := 0; time.Now().Before(stop); i++ {
-				t0 := time.Now()
-				if err := op(w, i); err != nil {
-					if !errors.Is(err, odgm.ErrVersionMismatch) {
-						failed.Add(1)
-					}
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
+// run is report.RunLoad for this benchmark: version mismatches between
+// callers of one object are neither successes nor failures.
+func run(d time.Duration, c int, op func(w, i int) error) report.Load {
+	l := report.RunLoad(c, d, func(w, i int) error {
+		if err := op(w, i); errors.Is(err, odgm.ErrVersionMismatch) {
+			return report.Skip
+		} else {
+			return err
+		}
+	})
+	if l.Failed > 0 {
+		fmt.Fprintf(os.Stderr, "  %d failed calls, first: %v\n", l.Failed, l.FirstErr)
 	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		fmt.Fprintf(os.Stderr, "  %d failed calls\n", f)
-	}
-	return float64(len(lat)) / time.Since(start).Seconds(), lat
-}
-
-func ms(lat []time.Duration, p int) float64 {
-	if len(lat) == 0 {
-		return 0
-	}
-	slices.Sort(lat)
-	return float64(lat[(len(lat)-1)*p/100]) / float64(time.Millisecond)
+	return l
 }

@@ -20,9 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lni/dragonboat/v4"
@@ -178,50 +176,8 @@ func measure(t target, w int, d time.Duration) point {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	var (
-		mu    sync.Mutex
-		lats  []time.Duration
-		errs  int
-		first error
-		wg    sync.WaitGroup
-	)
-	start := time.Now()
-	end := start.Add(d)
-	for k := 0; k < w; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			bad := 0
-			for i := 0; time.Now().Before(end); i++ {
-				t0 := time.Now()
-				if err := t.propose(ctx, k, i); err != nil {
-					bad++
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					time.Sleep(time.Millisecond)
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lats = append(lats, mine...)
-			errs += bad
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lats)
-	p := point{ops: float64(len(lats)) / elapsed.Seconds(), errors: errs, firstErr: first}
-	if len(lats) > 0 {
-		p.p50 = lats[len(lats)/2]
-		p.p99 = lats[len(lats)*99/100]
-	}
-	return p
+	l := report.RunLoad(w, d, func(k, i int) error { return t.propose(ctx, k, i) })
+	return point{ops: l.Rate, errors: l.Failed, firstErr: l.FirstErr, p50: l.Percentile(50), p99: l.Percentile(99)}
 }
 
 // odgm is a 3-replica shard under the shards state machine.
