@@ -175,7 +175,11 @@ func (n *Node) validateClass(c *Class) error {
 	if c.Partitions < 1 || c.Partitions > MaxPartitions {
 		add("partitions %d out of range 1..%d", c.Partitions, MaxPartitions)
 	}
-	if nodes := len(n.cfg.cluster()); c.Replicas < 1 || c.Replicas > nodes {
+	switch nodes := len(n.cfg.cluster()); {
+	case c.Replicas < 1:
+		add("replicas %d must be positive", c.Replicas)
+	case n.cl == nil && c.Replicas > nodes:
+		// (In a dynamic cluster the meta leader checks the cluster's size.)
 		add("replicas %d out of range 1..%d (the cluster's size)", c.Replicas, nodes)
 	}
 	for name, m := range c.Methods {
@@ -233,7 +237,7 @@ func (n *Node) shardConfig(c *Class) shards.Config {
 func (n *Node) RegisterClass(ctx context.Context, c Class) error {
 	n.classDefaults(&c)
 	if n.cl != nil {
-		if err := n.validateClassShape(&c); err != nil {
+		if err := n.validateClass(&c); err != nil {
 			return err
 		}
 		return n.registerClustered(ctx, c)

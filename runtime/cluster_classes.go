@@ -141,7 +141,7 @@ func (n *Node) registerClustered(ctx context.Context, c Class) error {
 		n.mu.classes[c.Name] = nc
 	}
 	n.mu.Unlock()
-	if err := n.CreateClass(ctx, spec); err != nil && !(errorsIsClassExists(err) && n.sameShapeInCluster(spec)) {
+	if err := n.CreateClass(ctx, spec); err != nil && !(errors.Is(err, odgm.ErrClassExists) && n.sameShapeInCluster(spec)) {
 		n.forgetCode(c.Name)
 		return err
 	}
@@ -200,7 +200,7 @@ func (n *Node) CreateClass(ctx context.Context, spec *odgmv1.ClassSpec) error {
 	if n.cl == nil {
 		return n.RegisterClass(ctx, c)
 	}
-	if err := n.validateClassShape(&c); err != nil {
+	if err := n.validateClass(&c); err != nil {
 		return err
 	}
 	if sc := n.shardConfig(&c); sc.Validate() != nil {
@@ -240,26 +240,10 @@ func refuse(st *odgmv1.ClusterState, cmd *odgmv1.MetaCommand) string {
 	return ""
 }
 
-func errorsIsClassExists(err error) bool { return errors.Is(err, odgm.ErrClassExists) }
-
 func (n *Node) classOfShard(sid uint64) string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.mu.shardOf[sid]
-}
-
-// validateClassShape checks what a class's record holds (no code).
-func (n *Node) validateClassShape(c *Class) error {
-	saved := c.Replicas
-	if c.Replicas > 0 {
-		c.Replicas = 1 // the cluster's size is checked against the state
-	}
-	err := n.validateClass(c)
-	c.Replicas = saved
-	if c.Replicas < 1 {
-		err = fmt.Errorf("%w: class %q: replicas %d must be positive", odgm.ErrInvalidArgument, c.Name, c.Replicas)
-	}
-	return err
 }
 
 // metaRequest proposes a meta command on the meta leader: here if this

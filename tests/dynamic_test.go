@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,6 +108,12 @@ func TestInProcessClusterRoutes(t *testing.T) {
 	c.waitSettled(1, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The meta leader refuses a class that needs more nodes than there are
+	// (asked through another node, whose view may be behind).
+	if err := c.nodes[2].CreateClass(ctx, &odgmv1.ClassSpec{Name: "big", Partitions: 1, Replicas: 5}); !errors.Is(err, odgm.ErrInvalidArgument) ||
+		!strings.Contains(err.Error(), "the cluster has 3 nodes") {
+		t.Fatalf("class with 5 replicas on 3 nodes: %v, want ErrInvalidArgument", err)
+	}
 	if err := c.nodes[1].CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 4, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
