@@ -525,9 +525,23 @@ func (c *cluster) lead() {
 		MetaReplicas: p.MetaReplicas, MaxMovesInFlight: p.MaxMovesInFlight, CatchUpLag: p.CatchUpLag,
 		BalanceLeaders: !p.NoLeaderBalance, ShardID: ShardID,
 	}})
+	c.carryOut(st, d)
+}
+
+// carryOut proposes a decision's state change and then carries out its
+// membership actions. The actions were planned together with the change
+// (an ADD_REPLICA goes with the JOINING replica it adds), so when the
+// change is not applied — the state moved on, e.g. a node registered
+// meanwhile — none of them is carried out: the next round plans again
+// from the state as it is. Adding a replica the placement does not know
+// could make a one-member meta shard two members, one of which never
+// starts: a shard without quorum, for good.
+func (c *cluster) carryOut(st *odgmv1.ClusterState, d placement.Decision) {
 	if d.Change != nil {
 		if res, err := c.proposeMeta(d.Change); err != nil || !res.GetApplied() {
-			c.n.log.Info("placement change not applied", "err", err, "result", res.GetMessage())
+			c.n.log.Info("placement change not applied; its membership actions wait for the next round",
+				"err", err, "result", res.GetMessage())
+			return
 		}
 	}
 	for _, a := range d.Membership {
