@@ -291,12 +291,12 @@ func TestAppendResult(t *testing.T) {
 // (see the package doc).
 func TestKeyBuilders(t *testing.T) {
 	for _, seq := range []uint64{0, 1, 0xabc, 1<<63 + 5, ^uint64(0)} {
-		if got, want := string(appendReqSeqKey([]byte("x"), seq)), fmt.Sprintf("x%s%016x", reqSeqPrefix, seq); got != want {
-			t.Errorf("appendReqSeqKey(%d) = %q, want %q", seq, got, want)
+		if got, want := string(appendSeqKey([]byte("x"), reqRecordPrefix, seq)), fmt.Sprintf("x%s%016x", reqRecordPrefix, seq); got != want {
+			t.Errorf("appendSeqKey(%d) = %q, want %q", seq, got, want)
 		}
 	}
 	checks := []struct{ got, want string }{
-		{string(appendReqKey(nil, "r-1")), reqPrefix + "r-1"},
+		{string(appendReqKey(nil, "r-1")), oldReqPrefix + "r-1"},
 		{string(appendObjectKeyPrefix(nil, "account", "a1")), objectKeyPrefix("account", "a1")},
 		{string(appendMetaKey([]byte{}, "account", "a1")), metaKey("account", "a1")},
 		{string(appendEntryKey(nil, "account", "a1", "bal")), entryKey("account", "a1", "bal")},

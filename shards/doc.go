@@ -91,14 +91,23 @@
 //
 // Dragonboat's client sessions do not work with on-disk state machines, so
 // a command with a request id has its first result remembered, in the same
-// transaction, under s/rq/<id>. A later command with the same id gets that
-// result (of whatever status) and is not applied. The table is bounded by
+// transaction. A later command with the same id gets that result (of
+// whatever status) and is not applied. The table is bounded by
 // Config.MaxRememberedRequests: each remembered id takes the next sequence
-// number, and when the count passes the bound the lowest sequence numbers
-// (the oldest by apply order) are forgotten. Everything is in the
-// replicated data, so every replica, and a replica restored from a
-// snapshot, decides the same way. A retry after its id was forgotten is
-// applied again: size the bound for the retry horizon. A command may carry
+// number, in apply order, and an id is remembered while it is among the
+// last MaxRememberedRequests of them. That rule depends on the applied log
+// alone, so every replica, and a replica restored from a snapshot or
+// restarted, decides the same way. A retry after its id was forgotten is
+// applied again: size the bound for the retry horizon.
+//
+// The ids of one Update are stored as one record, s/rb/<first sequence
+// number> -> (id, result)..., deleted once all its ids have left the
+// window; lookups go to an in-memory index of the records, rebuilt when the
+// replica opens or recovers a snapshot. Remembering an id thus costs an
+// append to the batch's record and a map entry instead of the six B-tree
+// operations of the earlier layout (s/rq/<id> and s/rs/<seq>, converted
+// when found). Which ids share a record differs between replicas (batches
+// do); the window rule does not depend on it. A command may carry
 // the reply of the invocation that made it (Command.reply): APPLIED and
 // NOOP results keep it, so a retry gets the first attempt's reply too
 // (remembered replies count in the table's size).

@@ -12,9 +12,7 @@ const (
 	// that no user index pattern ("o/...") covers them.
 	keyApplied    = "s/applied"    // 8 bytes, big endian: last applied Raft index
 	keyRecovering = "s/recovering" // present while a snapshot is being loaded
-	keyRequests   = "s/rq"         // 16 bytes: next sequence number, count
-	reqPrefix     = "s/rq/"        // s/rq/<request id> -> 8-byte seq + CommandResult
-	reqSeqPrefix  = "s/rs/"        // s/rs/<seq, 16 hex digits> -> request id
+	keyRequests   = "s/rq"         // 16 bytes: next sequence number, count (see requestTable)
 )
 
 // MaxRequestIDLen bounds a command's request id in bytes.
@@ -44,18 +42,6 @@ func appendMetaKey(b []byte, class, id string) []byte {
 func appendEntryKey(b []byte, class, id, name string) []byte {
 	b = append(appendObjectKeyPrefix(b, class, id), 'e', '/')
 	return append(b, name...)
-}
-
-func appendReqKey(b []byte, id string) []byte { return append(append(b, reqPrefix...), id...) }
-
-// appendReqSeqKey appends reqSeqPrefix and seq as 16 lower-case hex digits.
-func appendReqSeqKey(b []byte, seq uint64) []byte {
-	const digits = "0123456789abcdef"
-	b = append(b, reqSeqPrefix...)
-	for shift := 60; shift >= 0; shift -= 4 {
-		b = append(b, digits[(seq>>uint(shift))&0xf])
-	}
-	return b
 }
 
 func u64(v uint64) []byte {

@@ -254,10 +254,10 @@ func (s *StateMachine) stats() (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rt requestTable
+	var remembered uint64
 	err = s.store.View(func(tx appdata.ReadTx) error {
 		var err error
-		rt, err = loadRequestTable(tx)
+		_, remembered, err = loadRequestHeader(tx)
 		return err
 	})
 	if err != nil {
@@ -265,7 +265,7 @@ func (s *StateMachine) stats() (*Stats, error) {
 	}
 	return &Stats{
 		AppliedIndex: s.applied.Load(), Keys: st.Keys, Bytes: st.Bytes,
-		RememberedRequests: rt.count,
+		RememberedRequests: remembered,
 		LastSnapshotIndex:  s.lastSnapshotIndex.Load(), LastSnapshotSize: s.lastSnapshotSize.Load(),
 		Recovering: s.recovering.Load(),
 	}, nil

@@ -76,6 +76,9 @@ type StateMachine struct {
 	opened atomic.Pointer[appdata.Store]
 	// scratch belongs to Update (the apply goroutine).
 	scratch applyScratch
+	// requests is the exactly-once table, loaded by the first Update after
+	// Open or RecoverFromSnapshot (apply goroutine only).
+	requests *requestTable
 }
 
 var _ sm.IOnDiskStateMachine = (*StateMachine)(nil)
@@ -204,10 +207,17 @@ func (s *StateMachine) wipe(stopc <-chan struct{}) error {
 	}
 }
 
-// requestTable is the exactly-once table's counters.
-type requestTable struct {
-	next, count uint64
-	dirty       bool
+// requestTable returns the exactly-once table, loading it from tx when
+// it is not loaded or a failed Update left it ahead of the store.
+func (s *StateMachine) requestTable(tx appdata.WriteTx) (*requestTable, error) {
+	if s.requests == nil || s.requests.stale {
+		rt, err := loadRequestTable(tx, s.cfg.MaxRememberedRequests)
+		if err != nil {
+			return nil, err
+		}
+		s.requests = rt
+	}
+	return s.requests, nil
 }
 
 // applyScratch is reused by every Update of a state machine (they run one
@@ -258,10 +268,13 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	last := applied
 	err := s.store.Update(func(tx appdata.WriteTx) error {
 		events = events[:0]
-		rt, err := loadRequestTable(tx)
+		rt, err := s.requestTable(tx)
 		if err != nil {
 			return err
 		}
+		// Until the transaction commits, the table in memory is ahead of
+		// the store: a failure makes it load again.
+		rt.stale = true
 		// The batch's encoded results share one buffer (each entry gets a
 		// capped slice of it): one allocation instead of one per entry.
 		var out []byte
@@ -274,7 +287,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			if out == nil {
 				out = make([]byte, 0, 64*(len(entries)-i))
 			}
-			res, rid, dup, err := s.apply(tx, e.Cmd)
+			res, rid, dup, err := s.apply(tx, rt, e.Cmd)
 			if err != nil {
 				return err
 			}
@@ -284,9 +297,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			}
 			data := out[start:len(out):len(out)]
 			if rid != "" && !dup {
-				if err := s.remember(tx, &rt, rid, data); err != nil {
-					return err
-				}
+				rt.remember(rid, data)
 			}
 			e.Result = sm.Result{Value: uint64(res.Status), Data: data}
 			last = e.Index
@@ -296,13 +307,8 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			}
 		}
 		s.scratch.release()
-		if rt.dirty {
-			var b [16]byte
-			binary.BigEndian.PutUint64(b[:8], rt.next)
-			binary.BigEndian.PutUint64(b[8:], rt.count)
-			if err := tx.Put([]byte(keyRequests), b[:]); err != nil {
-				return err
-			}
+		if err := rt.flush(tx, s.scratch.key); err != nil {
+			return err
 		}
 		if last == applied {
 			return nil
@@ -312,25 +318,12 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shards: apply to %s: %w", s.name, err)
 	}
+	s.requests.stale = false
 	s.applied.Store(last)
 	for _, ev := range events {
 		s.opts.Hooks.Applied(ev)
 	}
 	return entries, nil
-}
-
-func loadRequestTable(tx appdata.ReadTx) (requestTable, error) {
-	v, err := tx.Get([]byte(keyRequests))
-	if errors.Is(err, appdata.ErrNotFound) {
-		return requestTable{}, nil
-	}
-	if err != nil {
-		return requestTable{}, err
-	}
-	if len(v) != 16 {
-		return requestTable{}, fmt.Errorf("shards: request table header is %d bytes", len(v))
-	}
-	return requestTable{next: binary.BigEndian.Uint64(v[:8]), count: binary.BigEndian.Uint64(v[8:])}, nil
 }
 
 func invalid(format string, a ...any) *odgmv1.CommandResult {
@@ -341,7 +334,7 @@ func invalid(format string, a ...any) *odgmv1.CommandResult {
 // id, and whether the result is a remembered one; the caller remembers a
 // new result of a request id (see remember). err is a storage failure
 // only.
-func (s *StateMachine) apply(tx appdata.WriteTx, data []byte) (_ *odgmv1.CommandResult, rid string, dup bool, err error) {
+func (s *StateMachine) apply(tx appdata.WriteTx, rt *requestTable, data []byte) (_ *odgmv1.CommandResult, rid string, dup bool, err error) {
 	cmd := &s.scratch.cmd
 	if !decodeCommand(data, &s.scratch) {
 		if proto.Unmarshal(data, cmd) != nil {
@@ -355,17 +348,12 @@ func (s *StateMachine) apply(tx appdata.WriteTx, data []byte) (_ *odgmv1.Command
 		return invalid("request id of %d bytes, at most %d allowed", len(rid), MaxRequestIDLen), "", false, nil
 	}
 	if rid != "" {
-		s.scratch.key = appendReqKey(s.scratch.key[:0], rid)
-		v, err := tx.Get(s.scratch.key)
-		switch {
-		case err == nil:
+		if v, ok := rt.lookup(rid); ok {
 			var prev odgmv1.CommandResult
-			if len(v) < 8 || proto.Unmarshal(v[8:], &prev) != nil {
+			if proto.Unmarshal(v, &prev) != nil {
 				return nil, rid, false, fmt.Errorf("shards: remembered result of %q is damaged", rid)
 			}
 			return &prev, rid, true, nil
-		case !errors.Is(err, appdata.ErrNotFound):
-			return nil, rid, false, err
 		}
 	}
 	res, err := s.mutate(tx, cmd)
@@ -377,57 +365,6 @@ func (s *StateMachine) apply(tx appdata.WriteTx, data []byte) (_ *odgmv1.Command
 		res.Reply = cmd.Reply
 	}
 	return res, rid, false, nil
-}
-
-// remember stores enc, the encoded first result of rid, and forgets the
-// oldest remembered ids beyond the bound.
-func (s *StateMachine) remember(tx appdata.WriteTx, rt *requestTable, rid string, enc []byte) error {
-	seq := rt.next
-	rt.next++
-	rt.count++
-	rt.dirty = true
-	sc := &s.scratch
-	sc.key = appendReqKey(sc.key[:0], rid)
-	sc.val = append(binary.BigEndian.AppendUint64(sc.val[:0], seq), enc...)
-	if err := tx.Put(sc.key, sc.val); err != nil {
-		return err
-	}
-	sc.key = appendReqSeqKey(sc.key[:0], seq)
-	sc.val = append(sc.val[:0], rid...)
-	if err := tx.Put(sc.key, sc.val); err != nil {
-		return err
-	}
-	for rt.count > uint64(s.cfg.MaxRememberedRequests) {
-		// The remembered sequence numbers are always [next-count, next):
-		// each takes the next one and eviction removes the lowest, in the
-		// transaction that updates the counters. So the oldest is found
-		// with a lookup; the scan is only a fallback should the table
-		// not be so.
-		sc.key = appendReqSeqKey(sc.key[:0], rt.next-rt.count)
-		old, err := tx.Get(sc.key)
-		if errors.Is(err, appdata.ErrNotFound) {
-			items, _, err := tx.ScanPrefix([]byte(reqSeqPrefix), 1, nil)
-			if err != nil {
-				return err
-			}
-			if len(items) == 0 {
-				rt.count = 0
-				break
-			}
-			sc.key, old = append(sc.key[:0], items[0].Key...), items[0].Value
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.Delete(sc.key); err != nil {
-			return err
-		}
-		sc.key = append(append(sc.key[:0], reqPrefix...), old...)
-		if _, err := tx.Delete(sc.key); err != nil {
-			return err
-		}
-		rt.count--
-	}
-	return nil
 }
 
 // mutate validates cmd and applies it: all or nothing.
@@ -1077,6 +1014,7 @@ func (s *StateMachine) RecoverFromSnapshot(r io.Reader, stopc <-chan struct{}) e
 	if err := s.store.Sync(); err != nil {
 		return err
 	}
+	s.requests = nil // the snapshot's table is loaded by the next Update
 	s.applied.Store(idx)
 	return nil
 }
