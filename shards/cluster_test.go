@@ -67,6 +67,8 @@ type cluster struct {
 	cfg     Config
 	nodes   []*node
 	members map[uint64]string
+	// hostOpts adjust every node's HostConfig.
+	hostOpts []func(*HostConfig)
 
 	mu   sync.Mutex
 	apps map[string]map[uint64]int // request id -> replica -> applications
@@ -85,9 +87,9 @@ func testShardConfig() Config {
 	return Config{Class: testClass, ElectionRTT: 10, HeartbeatRTT: 1, SnapshotEntries: 1000, CompactionOverhead: 100}
 }
 
-func newCluster(t *testing.T, be backend, cfg Config) *cluster {
+func newCluster(t *testing.T, be backend, cfg Config, hostOpts ...func(*HostConfig)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, be: be, cfg: cfg, members: map[uint64]string{}, apps: map[string]map[uint64]int{}}
+	c := &cluster{t: t, be: be, cfg: cfg, members: map[uint64]string{}, apps: map[string]map[uint64]int{}, hostOpts: hostOpts}
 	base := t.TempDir()
 	for i := uint64(1); i <= 3; i++ {
 		n := &node{id: i, dir: filepath.Join(base, fmt.Sprint("n", i)), addr: freeAddr(t)}
@@ -124,7 +126,11 @@ func (c *cluster) openStorage(n *node) {
 func (c *cluster) startHost(n *node, initial bool) {
 	c.t.Helper()
 	var err error
-	n.host, err = NewHost(HostConfig{Dir: filepath.Join(n.dir, "nodehost"), RaftAddress: n.addr, RTTMillisecond: max(c.be.rttMS, 10), Storage: n.comp})
+	hc := HostConfig{Dir: filepath.Join(n.dir, "nodehost"), RaftAddress: n.addr, RTTMillisecond: max(c.be.rttMS, 10), Storage: n.comp}
+	for _, o := range c.hostOpts {
+		o(&hc)
+	}
+	n.host, err = NewHost(hc)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -316,6 +322,38 @@ func TestLeaderFailover(t *testing.T) {
 		return err == nil && o.(*ObjectState).Meta != nil
 	})
 	c.checkAppliedOnce()
+}
+
+// TestReadOutlivesLostReadIndex: a linearizable read on a follower whose
+// read index went to a leader that just stopped is never answered by
+// dragonboat, only timed out; Read asks again (each attempt bounded by
+// ProposalTimeout) and is served by the next leader within the caller's
+// deadline, instead of failing at it (seen as a list timing out during a
+// leader transfer).
+func TestReadOutlivesLostReadIndex(t *testing.T) {
+	c := newCluster(t, backends[1], testShardConfig(), func(hc *HostConfig) { hc.ProposalTimeout = 300 * time.Millisecond })
+	leader := c.waitLeader(nil)
+	if _, err := c.write(leader, "o1", "r1", "v", "1"); err != nil {
+		t.Fatal(err)
+	}
+	var follower *node
+	for _, n := range c.nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	// The followers take the stopped leader for the leader until their
+	// election timeout: the read index goes to it and is lost.
+	c.stop(leader)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := follower.host.Read(ctx, testShard, GetObject{ID: "o1"}, Linearizable)
+	if err != nil {
+		t.Fatalf("read on a follower after its leader stopped: %v", err)
+	}
+	if o := v.(*ObjectState); o.Meta.GetVersion() != 1 {
+		t.Fatalf("acknowledged write not read: %v", o.Meta)
+	}
 }
 
 func TestNodeRestartAppliesNothingTwice(t *testing.T) {

@@ -64,7 +64,9 @@ type HostConfig struct {
 	// Transport replaces dragonboat's TCP transport (e.g. plugin/chan in
 	// tests). Nil means TCP.
 	Transport config.TransportFactory
-	// ProposalTimeout bounds an asynchronous proposal. Zero means 10s.
+	// ProposalTimeout bounds an asynchronous proposal, and each attempt of
+	// a linearizable read (Read tries again while its context allows).
+	// Zero means 10s.
 	ProposalTimeout time.Duration
 	// Logger receives the Host's warnings. Nil means discarded.
 	Logger *slog.Logger
@@ -525,11 +527,23 @@ func (h *Host) Read(ctx context.Context, shardID uint64, q any, c Consistency) (
 	ctx, cancel := h.withDeadline(ctx)
 	defer cancel()
 	var out any
-	err := retryDropped(ctx, h.stop, func() (err error) {
-		out, err = h.nh.SyncRead(ctx, shardID, q)
-		return err
-	})
-	return out, err
+	for {
+		err := retryDropped(ctx, h.stop, func() (err error) {
+			// One attempt is bounded by ProposalTimeout: a read index
+			// lost with a leader change (sent to a leader that died or
+			// stepped down — a leader transfer does that) is never
+			// answered, only timed out.
+			actx, acancel := context.WithTimeout(ctx, h.cfg.ProposalTimeout)
+			defer acancel()
+			out, err = h.nh.SyncRead(actx, shardID, q)
+			return err
+		})
+		// A read changes nothing: ask again while the caller waits.
+		if errors.Is(err, dragonboat.ErrTimeout) && ctx.Err() == nil && !stopped(h.stop) {
+			continue
+		}
+		return out, err
+	}
 }
 
 // withDeadline gives ctx the Host's ProposalTimeout if it has no deadline
