@@ -9,14 +9,14 @@ import (
 	"github.com/odgm-go/odgm/runtime"
 )
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // startMemory starts an in-memory node with fast Raft ticks.
-func startMemory(t *testing.T, mod func(*runtime.Config)) *runtime.Node {
+func startMemory(t testing.TB, mod func(*runtime.Config)) *runtime.Node {
 	t.Helper()
 	cfg := runtime.Config{Memory: true, RTTMillisecond: 5}
 	if mod != nil {
