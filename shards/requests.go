@@ -36,6 +36,7 @@ type requestTable struct {
 	// batch is the record being built by the current Update.
 	batch requestRecord
 	buf   []byte
+	key   []byte
 	// stale is set when an Update failed after changing the table in
 	// memory: it is loaded again from the store before its next use.
 	stale bool
@@ -159,8 +160,13 @@ func (rt *requestTable) lookup(rid string) ([]byte, bool) {
 	return r.result, true
 }
 
+// maxRecordBytes bounds a record: an Update with more ids and results
+// stores several (a snapshot record's value must stay far below
+// snapshot.MaxValueSize).
+const maxRecordBytes = 1 << 20
+
 // remember gives rid the next sequence number with its first result.
-func (rt *requestTable) remember(rid string, result []byte) {
+func (rt *requestTable) remember(tx appdata.WriteTx, rid string, result []byte) error {
 	if len(rt.batch.ids) == 0 {
 		rt.batch.first = rt.next
 	}
@@ -168,23 +174,39 @@ func (rt *requestTable) remember(rid string, result []byte) {
 	rt.batch.ids = append(rt.batch.ids, rid)
 	rt.buf = protowire.AppendBytes(protowire.AppendString(rt.buf, rid), result)
 	rt.next++
+	if len(rt.buf) >= maxRecordBytes {
+		return rt.store(tx)
+	}
+	return nil
 }
 
-// flush stores the batch's record and the header, and deletes the records
-// that left the window.
-func (rt *requestTable) flush(tx appdata.WriteTx, key []byte) error {
+// store writes the record being built.
+func (rt *requestTable) store(tx appdata.WriteTx) error {
 	if len(rt.batch.ids) == 0 {
 		return nil
 	}
-	key = appendSeqKey(key[:0], reqRecordPrefix, rt.batch.first)
-	if err := tx.Put(key, rt.buf); err != nil {
+	rt.key = appendSeqKey(rt.key[:0], reqRecordPrefix, rt.batch.first)
+	if err := tx.Put(rt.key, rt.buf); err != nil {
 		return err
 	}
 	rt.records = append(rt.records, rt.batch)
 	rt.batch, rt.buf = requestRecord{}, rt.buf[:0]
+	return nil
+}
+
+// flush stores the Update's last record and the header, and deletes the
+// records that left the window.
+func (rt *requestTable) flush(tx appdata.WriteTx) error {
+	if len(rt.batch.ids) == 0 {
+		return nil
+	}
+	if err := rt.store(tx); err != nil {
+		return err
+	}
 	for len(rt.records) > 0 && rt.records[0].last()+rt.max < rt.next {
 		old := rt.records[0]
-		if _, err := tx.Delete(appendSeqKey(key[:0], reqRecordPrefix, old.first)); err != nil {
+		rt.key = appendSeqKey(rt.key[:0], reqRecordPrefix, old.first)
+		if _, err := tx.Delete(rt.key); err != nil {
 			return err
 		}
 		for i, rid := range old.ids {
@@ -216,7 +238,6 @@ func (rt *requestTable) convertOld(tx appdata.WriteTx) error {
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	const perRecord = 256
 	var key []byte
 	var expected uint64
 	for i, rid := range ids {
@@ -225,7 +246,7 @@ func (rt *requestTable) convertOld(tx appdata.WriteTx) error {
 			return fmt.Errorf("shards: converting the request table: id %q: %v", rid, err)
 		}
 		seq := binary.BigEndian.Uint64(v[:8])
-		if len(rt.batch.ids) > 0 && (seq != expected || len(rt.batch.ids) == perRecord) {
+		if len(rt.batch.ids) > 0 && (seq != expected || len(rt.buf) >= maxRecordBytes) {
 			if err := rt.put(tx); err != nil {
 				return err
 			}

@@ -178,3 +178,40 @@ func storedRecords(t *testing.T, h *harness) []string {
 	}
 	return ids
 }
+
+// TestRequestRecordsBounded: an Update whose results are large (replies of
+// invocations) stores its ids in several records of about maxRecordBytes,
+// never one value too large for a snapshot, and every id is remembered,
+// also after a restart.
+func TestRequestRecordsBounded(t *testing.T) {
+	h := newHarness(t, storage.Default(t.TempDir()), Config{})
+	reply := make([]byte, maxRecordBytes/3)
+	var cmds []*odgmv1.Command
+	for i := range 8 {
+		c := withRID(put(fmt.Sprint("o", i), "v", "1"), fmt.Sprint("big", i))
+		c.Reply = reply
+		cmds = append(cmds, c)
+	}
+	first := h.apply(cmds...)
+	items, _, err := h.sm.store.ScanPrefix([]byte(reqRecordPrefix), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) < 3 {
+		t.Fatalf("%d records for 8 results of %d bytes", len(items), len(reply))
+	}
+	for _, it := range items {
+		if len(it.Value) > 2*maxRecordBytes {
+			t.Fatalf("record %q of %d bytes", it.Key, len(it.Value))
+		}
+	}
+	if err := h.sm.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open(Config{})
+	for i, c := range cmds {
+		if r := h.apply(c)[0]; !proto.Equal(r, first[i]) || h.apps[c.GetRequestId()] != 1 {
+			t.Fatalf("%s after restart: applied %d times", c.GetRequestId(), h.apps[c.GetRequestId()])
+		}
+	}
+}

@@ -297,7 +297,9 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			}
 			data := out[start:len(out):len(out)]
 			if rid != "" && !dup {
-				rt.remember(rid, data)
+				if err := rt.remember(tx, rid, data); err != nil {
+					return err
+				}
 			}
 			e.Result = sm.Result{Value: uint64(res.Status), Data: data}
 			last = e.Index
@@ -307,7 +309,7 @@ func (s *StateMachine) Update(entries []sm.Entry) ([]sm.Entry, error) {
 			}
 		}
 		s.scratch.release()
-		if err := rt.flush(tx, s.scratch.key); err != nil {
+		if err := rt.flush(tx); err != nil {
 			return err
 		}
 		if last == applied {
