@@ -55,7 +55,9 @@ type Config struct {
 
 	// MaxRememberedRequests bounds the exactly-once table: how many request
 	// ids (with their first result) each replica remembers. Oldest by apply
-	// order are forgotten first. Zero means 100000. Must be positive.
+	// order are forgotten first. Zero means 100000. Must be positive, and
+	// the same on every replica of a shard (see "Exactly-once" in the
+	// package doc).
 	MaxRememberedRequests int `yaml:"max_remembered_requests"`
 
 	// SnapshotCodec is the compression of streamed and exported snapshots.

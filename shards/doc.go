@@ -98,7 +98,11 @@
 // last MaxRememberedRequests of them. That rule depends on the applied log
 // alone, so every replica, and a replica restored from a snapshot or
 // restarted, decides the same way. A retry after its id was forgotten is
-// applied again: size the bound for the retry horizon.
+// applied again: size the bound for the retry horizon. The bound is node
+// configuration, so it must be the same on every replica of a shard; the
+// table keeps its forget point, so raising the bound later never brings
+// back ids already forgotten (some replicas could still hold them, others
+// not), and lowering it forgets at once.
 //
 // The ids of one Update are stored as one record, s/rb/<first sequence
 // number> -> (id, result)..., deleted once all its ids have left the

@@ -16,8 +16,12 @@ import (
 // remembered ones.
 //
 // Each remembered id takes the next sequence number, in apply order. An id
-// is remembered while its sequence number is at least next-max: that rule,
-// a function of the applied log alone, is what every replica decides by.
+// is remembered while its sequence number is at least the forget point,
+// which each remembered id moves up to next-max and which never moves
+// down (raising max later does not bring back ids already forgotten, which
+// some replicas may still hold in a record and others not): a function of
+// the applied log alone, what every replica decides by. The header stores
+// next and next minus the forget point.
 // The store holds the ids of each Update in one record, s/rb/<first
 // sequence number> → (id, result)..., so remembering costs one write per
 // batch instead of several B-tree operations per command; a record is
@@ -30,7 +34,12 @@ import (
 type requestTable struct {
 	max  uint64
 	next uint64 // sequence number of the next remembered id
-	ids  map[string]remembered
+	// forgotten is the forget point: ids of lower sequence numbers are
+	// forgotten.
+	forgotten uint64
+	// stored is the next of the stored header.
+	stored uint64
+	ids    map[string]remembered
 	// records are the stored records, oldest first.
 	records []requestRecord
 	// batch is the record being built by the current Update.
@@ -43,8 +52,9 @@ type requestTable struct {
 }
 
 // remembered is one id's sequence number and encoded first result. result
-// is never modified: it aliases the Update's result buffer or the record's
-// stored value.
+// is never modified: it aliases the buffer of its record (built by
+// remember, or read by the loader), so a record's memory lives while one
+// of its ids is remembered.
 type remembered struct {
 	seq    uint64
 	result []byte
@@ -94,12 +104,16 @@ func loadRequestHeader(tx appdata.ReadTx) (next, count uint64, err error) {
 
 // loadRequestTable reads the table from tx, converting the older format if
 // it finds it.
-func loadRequestTable(tx appdata.WriteTx, max int) (*requestTable, error) {
-	next, _, err := loadRequestHeader(tx)
+func loadRequestTable(tx appdata.WriteTx, bound int) (*requestTable, error) {
+	next, count, err := loadRequestHeader(tx)
 	if err != nil {
 		return nil, err
 	}
-	rt := &requestTable{max: uint64(max), next: next, ids: map[string]remembered{}}
+	rt := &requestTable{max: uint64(bound), next: next, forgotten: next - min(count, next), stored: next,
+		ids: map[string]remembered{}}
+	if next > rt.max {
+		rt.forgotten = max(rt.forgotten, next-rt.max) // a lowered bound applies at once
+	}
 	if err := rt.convertOld(tx); err != nil {
 		return nil, err
 	}
@@ -113,6 +127,10 @@ func loadRequestTable(tx appdata.WriteTx, max int) (*requestTable, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if n := len(rt.records); n > 0 && rt.records[n-1].last() >= rt.next {
+		return nil, fmt.Errorf("shards: request table record %d..%d is past the header's next sequence number %d",
+			rt.records[n-1].first, rt.records[n-1].last(), rt.next)
 	}
 	return rt, nil
 }
@@ -154,7 +172,7 @@ func (rt *requestTable) parse(k, v []byte) (requestRecord, error) {
 // lookup returns the remembered result of rid, if rid is in the window.
 func (rt *requestTable) lookup(rid string) ([]byte, bool) {
 	r, ok := rt.ids[rid]
-	if !ok || r.seq+rt.max < rt.next {
+	if !ok || r.seq < rt.forgotten {
 		return nil, false
 	}
 	return r.result, true
@@ -170,10 +188,15 @@ func (rt *requestTable) remember(tx appdata.WriteTx, rid string, result []byte) 
 	if len(rt.batch.ids) == 0 {
 		rt.batch.first = rt.next
 	}
-	rt.ids[rid] = remembered{seq: rt.next, result: result}
+	rt.buf = protowire.AppendVarint(protowire.AppendString(rt.buf, rid), uint64(len(result)))
+	start := len(rt.buf)
+	rt.buf = append(rt.buf, result...)
+	rt.ids[rid] = remembered{seq: rt.next, result: rt.buf[start:len(rt.buf):len(rt.buf)]}
 	rt.batch.ids = append(rt.batch.ids, rid)
-	rt.buf = protowire.AppendBytes(protowire.AppendString(rt.buf, rid), result)
 	rt.next++
+	if rt.next > rt.max {
+		rt.forgotten = max(rt.forgotten, rt.next-rt.max)
+	}
 	if len(rt.buf) >= maxRecordBytes {
 		return rt.store(tx)
 	}
@@ -190,20 +213,21 @@ func (rt *requestTable) store(tx appdata.WriteTx) error {
 		return err
 	}
 	rt.records = append(rt.records, rt.batch)
-	rt.batch, rt.buf = requestRecord{}, rt.buf[:0]
+	// Not reused: the remembered results alias it.
+	rt.batch, rt.buf = requestRecord{}, nil
 	return nil
 }
 
 // flush stores the Update's last record and the header, and deletes the
 // records that left the window.
 func (rt *requestTable) flush(tx appdata.WriteTx) error {
-	if len(rt.batch.ids) == 0 {
+	if rt.next == rt.stored {
 		return nil
 	}
 	if err := rt.store(tx); err != nil {
 		return err
 	}
-	for len(rt.records) > 0 && rt.records[0].last()+rt.max < rt.next {
+	for len(rt.records) > 0 && rt.records[0].last() < rt.forgotten {
 		old := rt.records[0]
 		rt.key = appendSeqKey(rt.key[:0], reqRecordPrefix, old.first)
 		if _, err := tx.Delete(rt.key); err != nil {
@@ -219,12 +243,13 @@ func (rt *requestTable) flush(tx appdata.WriteTx) error {
 	}
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], rt.next)
-	binary.BigEndian.PutUint64(b[8:], rt.count())
-	return tx.Put([]byte(keyRequests), b[:])
+	binary.BigEndian.PutUint64(b[8:], rt.next-rt.forgotten)
+	if err := tx.Put([]byte(keyRequests), b[:]); err != nil {
+		return err
+	}
+	rt.stored = rt.next
+	return nil
 }
-
-// count is how many ids are remembered.
-func (rt *requestTable) count() uint64 { return min(rt.next, rt.max) }
 
 // convertOld rewrites a table of the older format (two keys per id) as
 // records, keeping every id's sequence number and result.
