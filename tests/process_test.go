@@ -124,6 +124,42 @@ func waitStatus(t *testing.T, c proccluster.StatusSource, d time.Duration, what 
 	return st
 }
 
+// caughtUpReplicas counts the INITIAL and ACTIVE replicas of shard id in
+// st's placement.
+func caughtUpReplicas(st *odgmv1.ClusterStatus, id uint64) int {
+	n := 0
+	for _, s := range st.GetShards() {
+		if s.GetPlacement().GetShardId() != id {
+			continue
+		}
+		for _, r := range s.GetPlacement().GetReplicas() {
+			if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// fullyReplicated accepts a status of the given number of nodes, all
+// alive, and shards (the meta shard included), each led and with exactly
+// three replicas, all caught up: a cluster that survives the loss of any
+// one node.
+func fullyReplicated(nodes, shards int) func(*odgmv1.ClusterStatus) bool {
+	return func(st *odgmv1.ClusterStatus) bool {
+		if !settled(nodes)(st) || !proccluster.AllAlive(st) || len(st.GetShards()) != shards {
+			return false
+		}
+		for _, s := range st.GetShards() {
+			id := s.GetPlacement().GetShardId()
+			if len(s.GetPlacement().GetReplicas()) != 3 || caughtUpReplicas(st, id) != 3 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 var (
 	settled = proccluster.Settled
 	// retry repeats op while it fails with ErrUnavailable or a timeout, up to d.
@@ -186,22 +222,7 @@ func TestProcessCluster(t *testing.T) {
 	pc.add(4)
 	// The meta shard first grows to three members (it survives one loss).
 	st := waitStatus(t, c1, 40*time.Second, "four nodes, meta shard on three", func(st *odgmv1.ClusterStatus) bool {
-		if !settled(4)(st) {
-			return false
-		}
-		for _, s := range st.GetShards() {
-			if s.GetPlacement().GetShardId() != 1 {
-				continue
-			}
-			caught := 0
-			for _, r := range s.GetPlacement().GetReplicas() {
-				if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
-					caught++
-				}
-			}
-			return caught == 3
-		}
-		return false
+		return settled(4)(st) && caughtUpReplicas(st, 1) == 3
 	})
 	victim, leads := busiestLeader(st)
 	var others []uint64
