@@ -22,10 +22,11 @@ import (
 // some replicas may still hold in a record and others not): a function of
 // the applied log alone, what every replica decides by. The header stores
 // next and next minus the forget point.
-// The store holds the ids of each Update in one record, s/rb/<first
-// sequence number> → (id, result)..., so remembering costs one write per
-// batch instead of several B-tree operations per command; a record is
-// deleted once all its ids have left the window. Lookups go to an
+//
+// The store holds the ids of each Update in records, s/rb/<first
+// sequence number> → (id, result)... (of about maxRecordBytes), so
+// remembering costs a write per batch instead of several B-tree operations
+// per command; a record is deleted once all its ids are forgotten. Lookups go to an
 // in-memory index of the records, rebuilt when the state machine opens or
 // recovers a snapshot. Which ids share a record can differ between
 // replicas (batches do); the window rule does not depend on it.
