@@ -67,7 +67,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/odgm-go/odgm/bench/clusterbench/counter"
+	"github.com/odgm-go/odgm/bench/internal/counter"
 	"github.com/odgm-go/odgm/bench/report"
 	"github.com/odgm-go/odgm/client"
 	"github.com/odgm-go/odgm/internal/loopback"

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/odgm-go/odgm/bench/internal/counter"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -139,18 +140,8 @@ func ints(s string) []int {
 	return out
 }
 
-func counter(replicas int) runtime.Class {
-	return runtime.Class{Name: "counter", Replicas: replicas, Methods: map[string]runtime.Method{
-		"incr": func(_ context.Context, o *runtime.Object, _ []byte) ([]byte, error) {
-			v, _ := o.Get("n")
-			var n uint64
-			if len(v) == 8 {
-				n = binary.BigEndian.Uint64(v)
-			}
-			o.Set("n", binary.BigEndian.AppendUint64(nil, n+1))
-			return nil, nil
-		},
-	}}
+func counterClass(replicas int) runtime.Class {
+	return runtime.Class{Name: "counter", Replicas: replicas, Methods: map[string]runtime.Method{"incr": counter.Incr}}
 }
 
 // nodeConfig is the runtime config of node id (0: the single node) in
@@ -210,7 +201,7 @@ func bench(setup string, d time.Duration, callers, objects []int, t *report.Tabl
 	errs := make([]error, len(nodes))
 	for i, n := range nodes {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = n.RegisterClass(ctx, counter(replicas)) }()
+		go func() { defer wg.Done(); errs[i] = n.RegisterClass(ctx, counterClass(replicas)) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

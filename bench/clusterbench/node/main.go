@@ -5,7 +5,7 @@
 package main
 
 import (
-	"github.com/odgm-go/odgm/bench/clusterbench/counter"
+	"github.com/odgm-go/odgm/bench/internal/counter"
 	"github.com/odgm-go/odgm/cli"
 )
 
