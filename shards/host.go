@@ -532,9 +532,14 @@ func (h *Host) Read(ctx context.Context, shardID uint64, q any, c Consistency) (
 			// One attempt is bounded by ProposalTimeout: a read index
 			// lost with a leader change (sent to a leader that died or
 			// stepped down — a leader transfer does that) is never
-			// answered, only timed out.
-			actx, acancel := context.WithTimeout(ctx, h.cfg.ProposalTimeout)
-			defer acancel()
+			// answered, only timed out. (Object actors read with one
+			// attempt's deadline already: no second context for them.)
+			actx := ctx
+			if dl, _ := ctx.Deadline(); time.Until(dl) > h.cfg.ProposalTimeout {
+				var acancel context.CancelFunc
+				actx, acancel = context.WithTimeout(ctx, h.cfg.ProposalTimeout)
+				defer acancel()
+			}
 			out, err = h.nh.SyncRead(actx, shardID, q)
 			return err
 		})
