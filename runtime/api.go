@@ -63,6 +63,10 @@ func (n *Node) target(className, id string) (*class, string, *shard, error) {
 	return c, nid, c.shardFor(nid), nil
 }
 
+// defaultPageLimit is the page size of a List or QueryIndex that asks for
+// none.
+const defaultPageLimit = 1000
+
 // notHosted is the error of a request served here for a shard without a
 // replica here.
 func (n *Node) notHosted(c *class, s *shard) error {
@@ -353,7 +357,7 @@ func (n *Node) List(ctx context.Context, class string, q ListOptions) (*Page, er
 		}
 	}
 	if q.Limit <= 0 {
-		q.Limit = 1000
+		q.Limit = defaultPageLimit
 	}
 	cons := c.consistency(odgm.CallOptions{Stale: q.Stale})
 	ctx, cancel := n.withTimeout(ctx)
@@ -397,7 +401,7 @@ func (n *Node) QueryIndex(ctx context.Context, class string, q IndexQuery) (*Ind
 		return nil, err
 	}
 	if q.Limit <= 0 {
-		q.Limit = 1000
+		q.Limit = defaultPageLimit
 	}
 	cons := c.consistency(odgm.CallOptions{Stale: q.Stale})
 	ctx, cancel := n.withTimeout(ctx)

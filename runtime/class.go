@@ -125,7 +125,6 @@ func Replicas(nodes []uint64, shardID uint64, n int) []uint64 {
 type class struct {
 	Class
 	shards []*shard
-	trust  bool // object actors keep state between invocations
 }
 
 // shard is one partition of a class as this node sees it.
@@ -249,7 +248,7 @@ func (n *Node) RegisterClass(ctx context.Context, c Class) error {
 	if err := scfg.Validate(); err != nil {
 		return fmt.Errorf("%w: class %q: shard config: %w", odgm.ErrInvalidArgument, c.Name, err)
 	}
-	cl := &class{Class: c, trust: c.Replicas == 1 && !c.Options.NoStateCache}
+	cl := &class{Class: c}
 	nodes := make([]uint64, 0, len(n.cfg.cluster()))
 	for id := range n.cfg.cluster() {
 		nodes = append(nodes, id)

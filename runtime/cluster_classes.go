@@ -63,7 +63,7 @@ func (n *Node) learnClasses(st *odgmv1.ClusterState) {
 		}
 		n.cl.mu.RUnlock()
 		n.classDefaults(&c)
-		cl := &class{Class: c, trust: c.Replicas == 1 && !c.Options.NoStateCache}
+		cl := &class{Class: c}
 		for p := 0; p < c.Partitions; p++ {
 			cl.shards = append(cl.shards, &shard{id: ShardID(c.Name, p)})
 		}
@@ -137,7 +137,7 @@ func (n *Node) registerClustered(ctx context.Context, c Class) error {
 			n.forgetCode(c.Name)
 			return fmt.Errorf("%w: class %q exists in the cluster with another shape", odgm.ErrInvalidArgument, c.Name)
 		}
-		nc := &class{Class: c, shards: old.shards, trust: old.trust}
+		nc := &class{Class: c, shards: old.shards}
 		n.mu.classes[c.Name] = nc
 	}
 	n.mu.Unlock()

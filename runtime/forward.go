@@ -61,6 +61,9 @@ func (n *Node) routeTarget(ctx context.Context, s *shard) (uint64, error) {
 // node should serve it. Forwarding is retried, with the route looked up
 // again, while ctx allows: a leader change shows as latency.
 func (n *Node) routedShard(ctx context.Context, s *shard, req func() *odgmv1.Request) (*odgmv1.Response, bool, error) {
+	if n.cl == nil {
+		return nil, false, nil // outside a dynamic cluster nothing is routed
+	}
 	ctx, cancel := n.withTimeout(ctx)
 	defer cancel()
 	for {
@@ -173,7 +176,7 @@ func (n *Node) listShard(ctx context.Context, c *class, p int, q ListOptions, co
 		return &shards.ObjectList{IDs: resp.GetList().GetIds(), Next: resp.GetList().GetNext()}, nil
 	}
 	if s.hosted() == nil {
-		return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, c.Name)
+		return nil, n.notHosted(c, s)
 	}
 	v, err := n.host.Read(ctx, s.id, shards.ListObjects{Prefix: q.Prefix, Limit: q.Limit, Cursor: q.Cursor}, cons)
 	if err != nil {
@@ -208,7 +211,7 @@ func (n *Node) queryShard(ctx context.Context, c *class, p int, q IndexQuery, li
 		return out, nil
 	}
 	if s.hosted() == nil {
-		return nil, fmt.Errorf("%w: shard %d of class %q has no replica here", odgm.ErrUnavailable, s.id, c.Name)
+		return nil, n.notHosted(c, s)
 	}
 	v, err := n.host.Read(ctx, s.id, shards.QueryIndex{Index: q.Index, Query: appdata.Query(q.Query), Limit: limit, Resume: resume}, cons)
 	if err != nil {
@@ -231,7 +234,7 @@ func (n *Node) handlePartition(ctx context.Context, req *odgmv1.Request) (*odgmv
 		}
 		q := ListOptions{Prefix: l.GetPrefix(), Limit: wire.LimitFromProto(l.GetLimit()), Cursor: l.GetCursor()}
 		if q.Limit <= 0 {
-			q.Limit = 1000
+			q.Limit = defaultPageLimit
 		}
 		res, err := n.listShard(ctx, c, int(l.GetPartition()), q, c.consistency(odgm.CallOptions{Stale: l.GetStale()}))
 		if err != nil {
@@ -256,7 +259,7 @@ func (n *Node) handlePartition(ctx context.Context, req *odgmv1.Request) (*odgmv
 		}
 		limit := wire.LimitFromProto(x.GetLimit())
 		if limit <= 0 {
-			limit = 1000
+			limit = defaultPageLimit
 		}
 		q := IndexQuery{Index: x.GetIndex(), Query: wire.QueryFromProto(x.GetQuery())}
 		res, err := n.queryShard(ctx, c, int(x.GetPartition()), q, limit, resume, c.consistency(odgm.CallOptions{Stale: x.GetStale()}))
