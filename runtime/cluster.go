@@ -56,11 +56,18 @@ type cluster struct {
 	// metaLeader is the node of the meta shard's leader, as last heard.
 	metaLeader uint64
 	code       map[string]Class // classes registered with code on this node
-	closed     bool
 	refreshMu  sync.Mutex
-	absorbMu   sync.Mutex
-	kick       chan struct{} // wakes the reconciler
-	busy       chan struct{} // a token per object request in progress
+	// refreshes counts the exchanges refresh started; refreshed is the
+	// number of the last one finished (refreshMu held).
+	refreshes atomic.Uint64
+	refreshed uint64
+	absorbMu  sync.Mutex
+	kick      chan struct{} // wakes the reconciler
+	// spawnMu guards closed against wg.Add: its own lock, not mu, which
+	// every routed request reads.
+	spawnMu sync.Mutex
+	closed  bool
+	busy    chan struct{} // a token per object request in progress
 
 	// The meta leader's duties: failure detection and placement.
 	lmu      sync.Mutex
@@ -144,9 +151,9 @@ func (n *Node) startCluster() (err error) {
 
 // stopCluster stops the loop and what it started, then the remote.
 func (c *cluster) stopCluster() {
-	c.mu.Lock()
+	c.spawnMu.Lock()
 	c.closed = true
-	c.mu.Unlock()
+	c.spawnMu.Unlock()
 	close(c.stop)
 	c.cancelBase()
 	c.wg.Wait()
@@ -613,17 +620,20 @@ func (c *cluster) changeMembership(ch *odgmv1.MembershipChange) error {
 }
 
 // refresh asks the meta leader for the cluster's state now (a heartbeat
-// out of turn) and learns its classes. Concurrent callers share one
-// exchange.
+// out of turn) and learns its classes. Callers that arrive together share
+// one exchange: a caller returns without its own once an exchange that
+// started after it arrived has finished, or the state changed meanwhile.
 func (c *cluster) refresh() {
 	before := c.snapshot().GetVersion()
+	arrived := c.refreshes.Load()
 	c.refreshMu.Lock()
 	defer c.refreshMu.Unlock()
 	c.absorbMu.Lock() // an absorb in progress has learned when it unlocks
 	c.absorbMu.Unlock()
-	if c.snapshot().GetVersion() != before {
+	if c.refreshed > arrived || c.snapshot().GetVersion() != before {
 		return // another caller or the loop just refreshed
 	}
+	defer func(n uint64) { c.refreshed = n }(c.refreshes.Add(1))
 	hb := c.heartbeat()
 	var reply *odgmv1.HeartbeatReply
 	if c.metaLeaderHere() {
@@ -858,8 +868,8 @@ func (g *gateway) Receive(ctx actor.Context) {
 
 // spawn runs f on a goroutine owned by the cluster, unless it is stopping.
 func (c *cluster) spawn(f func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.spawnMu.Lock()
+	defer c.spawnMu.Unlock()
 	if c.closed {
 		return false
 	}
