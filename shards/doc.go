@@ -104,9 +104,9 @@
 // back ids already forgotten (some replicas could still hold them, others
 // not), and lowering it forgets at once.
 //
-// The ids of one Update are stored as one record, s/rb/<first sequence
-// number> -> (id, result)..., deleted once all its ids have left the
-// window; lookups go to an in-memory index of the records, rebuilt when the
+// The ids of one Update are stored as records of about 1 MiB, s/rb/<first
+// sequence number> -> (id, result)..., each deleted once all its ids are
+// forgotten; lookups go to an in-memory index of the records, rebuilt when the
 // replica opens or recovers a snapshot. Remembering an id thus costs an
 // append to the batch's record and a map entry instead of the six B-tree
 // operations of the earlier layout (s/rq/<id> and s/rs/<seq>, converted

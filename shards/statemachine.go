@@ -713,6 +713,11 @@ func timestampSize(ts *timestamppb.Timestamp) int {
 	return n
 }
 
+// sameTime reports whether two timestamps are the same instant.
+func sameTime(a, b *timestamppb.Timestamp) bool {
+	return a.GetSeconds() == b.GetSeconds() && a.GetNanos() == b.GetNanos()
+}
+
 // decodeCommand decodes data into sc.cmd like proto.Unmarshal, without its
 // reflection and with fewer allocations, when data is in the form
 // proto.Marshal gives (known fields in field order, each singular one at
@@ -724,11 +729,6 @@ func timestampSize(ts *timestamppb.Timestamp) int {
 // version and entries are sc's, reused, and entry values alias data (which
 // dragonboat does not change during Update). The strings are copies: the
 // request id outlives the call in ApplyEvent.
-// sameTime reports whether two timestamps are the same instant.
-func sameTime(a, b *timestamppb.Timestamp) bool {
-	return a.GetSeconds() == b.GetSeconds() && a.GetNanos() == b.GetNanos()
-}
-
 func decodeCommand(data []byte, sc *applyScratch) bool {
 	cmd := &sc.cmd
 	*cmd = odgmv1.Command{}

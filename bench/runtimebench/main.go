@@ -38,7 +38,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/odgm-go/odgm/bench/internal/counter"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -54,6 +53,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/odgm-go/odgm"
+	"github.com/odgm-go/odgm/bench/internal/counter"
 	"github.com/odgm-go/odgm/bench/internal/rawshard"
 	"github.com/odgm-go/odgm/bench/report"
 	"github.com/odgm-go/odgm/internal/loopback"
