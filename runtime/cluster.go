@@ -493,21 +493,17 @@ func (c *cluster) aliveLocked(st *odgmv1.ClusterState) map[uint64]bool {
 }
 
 // leaderMapLocked maps shards to the nodes whose replicas report leading
-// (alive nodes only). lmu held.
+// (alive nodes only; a stale leader's report loses to a newer term's, as
+// in the placement supervisor). lmu held.
 func (c *cluster) leaderMapLocked(st *odgmv1.ClusterState) map[uint64]uint64 {
 	alive := c.aliveLocked(st)
-	out := map[uint64]uint64{}
+	reports := make(map[uint64][]*odgmv1.ReplicaReport, len(c.reports))
 	for node, rs := range c.reports {
-		if !alive[node] {
-			continue
-		}
-		for _, r := range rs {
-			if r.GetIsLeader() {
-				out[r.GetShardId()] = node
-			}
+		if alive[node] {
+			reports[node] = rs
 		}
 	}
-	return out
+	return placement.Leaders(reports)
 }
 
 // lead runs the placement supervisor on the meta leader: plan, propose the
@@ -727,12 +723,8 @@ func (c *cluster) reconcile() {
 	c.n.learnClasses(st)
 	me := c.n.cfg.NodeID
 	want := map[uint64]*odgmv1.ReplicaPlacement{}
-	for _, sp := range st.GetShards() {
-		for _, r := range sp.GetReplicas() {
-			if r.GetNodeId() == me {
-				want[sp.GetShardId()] = r
-			}
-		}
+	for _, h := range placement.ReplicasOn(st, me) {
+		want[h.Shard.GetShardId()] = h.Replica
 	}
 	for sid, rid := range c.recordedReplicas() {
 		if r, ok := want[sid]; ok && r.GetReplicaId() == rid {
@@ -763,15 +755,12 @@ func (c *cluster) startLocal(st *odgmv1.ClusterState, sp *odgmv1.ShardPlacement,
 		switch r.GetState() {
 		case odgmv1.ReplicaState_REPLICA_STATE_INITIAL:
 			members = map[uint64]string{}
-			for _, o := range sp.GetReplicas() {
-				if o.GetState() != odgmv1.ReplicaState_REPLICA_STATE_INITIAL {
-					continue
-				}
-				n := meta.FindNode(st, o.GetNodeId())
+			for id, node := range placement.InitialMembers(sp) {
+				n := meta.FindNode(st, node)
 				if n == nil {
-					return fmt.Errorf("initial member %d on unknown node %d", o.GetReplicaId(), o.GetNodeId())
+					return fmt.Errorf("initial member %d on unknown node %d", id, node)
 				}
-				members[o.GetReplicaId()] = n.GetRaftAddress()
+				members[id] = n.GetRaftAddress()
 			}
 		case odgmv1.ReplicaState_REPLICA_STATE_JOINING:
 			join = true

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/odgm-go/odgm/actors/meta"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 )
 
@@ -39,17 +40,6 @@ func Load(state *odgmv1.ClusterState) map[uint64]int {
 		}
 	}
 	return load
-}
-
-// Shard returns the placement of the shard with the given id, or nil. It is
-// state's own message: do not modify it.
-func Shard(state *odgmv1.ClusterState, shardID uint64) *odgmv1.ShardPlacement {
-	for _, sp := range state.GetShards() {
-		if sp.GetShardId() == shardID {
-			return sp
-		}
-	}
-	return nil
 }
 
 // ReplicaOn returns the replica of sp on the node, in any state, or nil. It
@@ -120,10 +110,8 @@ func DesiredReplicas(state *odgmv1.ClusterState, sp *odgmv1.ShardPlacement, cfg 
 		}
 		return min(want, len(state.GetNodes())), true
 	}
-	for _, c := range state.GetClasses() {
-		if c.GetName() == sp.GetClass() {
-			return int(c.GetReplicas()), true
-		}
+	if c := meta.FindClass(state, sp.GetClass()); c != nil {
+		return int(c.GetReplicas()), true
 	}
 	return 0, false
 }
@@ -138,12 +126,41 @@ func LeaderReport(shardID uint64, reports map[uint64][]*odgmv1.ReplicaReport) (n
 			if rep.GetShardId() != shardID || !rep.GetIsLeader() {
 				continue
 			}
-			if r == nil || rep.GetTerm() > r.GetTerm() || (rep.GetTerm() == r.GetTerm() && node < nodeID) {
+			if leads(node, rep, nodeID, r) {
 				nodeID, r = node, rep
 			}
 		}
 	}
 	return nodeID, r
+}
+
+// Leaders returns shard id → the node of its leader for every shard some
+// node reports leading, by LeaderReport's rule, in one pass. Pass the
+// reports of alive nodes only. The map is the caller's.
+func Leaders(reports map[uint64][]*odgmv1.ReplicaReport) map[uint64]uint64 {
+	type best struct {
+		node uint64
+		r    *odgmv1.ReplicaReport
+	}
+	bests := map[uint64]best{}
+	for node, rs := range reports {
+		for _, rep := range rs {
+			if b := bests[rep.GetShardId()]; rep.GetIsLeader() && leads(node, rep, b.node, b.r) {
+				bests[rep.GetShardId()] = best{node, rep}
+			}
+		}
+	}
+	out := make(map[uint64]uint64, len(bests))
+	for sid, b := range bests {
+		out[sid] = b.node
+	}
+	return out
+}
+
+// leads reports whether node's leader report rep wins over cur, the best
+// so far (nil: none) from curNode: a higher term, then a lower node id.
+func leads(node uint64, rep *odgmv1.ReplicaReport, curNode uint64, cur *odgmv1.ReplicaReport) bool {
+	return cur == nil || rep.GetTerm() > cur.GetTerm() || (rep.GetTerm() == cur.GetTerm() && node < curNode)
 }
 
 // LeaderNode returns the node of sp's reported leader (see LeaderReport);

@@ -172,10 +172,7 @@ func (p *planner) view(id uint64) *view {
 		v.want = n
 	}
 	for node, r := range v.reports {
-		if !r.GetIsLeader() {
-			continue
-		}
-		if v.leader == nil || r.GetTerm() > v.leader.GetTerm() || (r.GetTerm() == v.leader.GetTerm() && node < v.leaderNode) {
+		if r.GetIsLeader() && leads(node, r, v.leaderNode, v.leader) {
 			v.leader, v.leaderNode = r, node
 		}
 	}

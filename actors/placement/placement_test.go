@@ -1,6 +1,7 @@
 package placement_test
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	metasm "github.com/odgm-go/odgm/actors/meta"
 	"github.com/odgm-go/odgm/actors/placement"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 )
@@ -54,7 +56,9 @@ func class(name string, partitions, replicas uint32) *odgmv1.ClassSpec {
 	return &odgmv1.ClassSpec{Name: name, Partitions: partitions, Replicas: replicas}
 }
 
+// cluster builds a state as the meta shard keeps it: shards ordered by id.
 func cluster(nodes []uint64, classes []*odgmv1.ClassSpec, shards ...*odgmv1.ShardPlacement) *odgmv1.ClusterState {
+	slices.SortFunc(shards, func(a, b *odgmv1.ShardPlacement) int { return cmp.Compare(a.GetShardId(), b.GetShardId()) })
 	s := &odgmv1.ClusterState{Version: 7, Classes: classes, Shards: shards}
 	for _, n := range nodes {
 		s.Nodes = append(s.Nodes, &odgmv1.NodeInfo{NodeId: n, RaftAddress: fmt.Sprintf("n%d:1", n)})
@@ -788,8 +792,8 @@ func TestHelpers(t *testing.T) {
 	if got, want := placement.Load(st), map[uint64]int{1: 2, 2: 3, 3: 1, 4: 0}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Load = %v, want %v", got, want)
 	}
-	sp := placement.Shard(st, 100)
-	if sp == nil || placement.Shard(st, 5) != nil {
+	sp := metasm.FindShard(st, 100)
+	if sp == nil || metasm.FindShard(st, 5) != nil {
 		t.Fatalf("Shard")
 	}
 	if r := placement.ReplicaOn(sp, 2); r.GetReplicaId() != 2 || placement.ReplicaOn(sp, 3) != nil {
@@ -802,7 +806,7 @@ func TestHelpers(t *testing.T) {
 	if len(hosted) != 3 || hosted[0].Shard.GetShardId() != 1 || hosted[1].Shard.GetShardId() != 100 || hosted[2].Replica.GetReplicaId() != 1 {
 		t.Errorf("ReplicasOn = %v", hosted)
 	}
-	if got := placement.InitialMembers(placement.Shard(st, 1)); fmt.Sprint(got) != "map[1:1]" {
+	if got := placement.InitialMembers(metasm.FindShard(st, 1)); fmt.Sprint(got) != "map[1:1]" {
 		t.Errorf("InitialMembers = %v", got)
 	}
 	for _, tc := range []struct {
@@ -812,9 +816,9 @@ func TestHelpers(t *testing.T) {
 		ok   bool
 	}{
 		{sp, placement.Config{}, 2, true},
-		{placement.Shard(st, 1), placement.Config{}, 3, true},
-		{placement.Shard(st, 1), placement.Config{MetaReplicas: 9}, 4, true},
-		{placement.Shard(st, 1), placement.Config{MetaReplicas: 1}, 1, true},
+		{metasm.FindShard(st, 1), placement.Config{}, 3, true},
+		{metasm.FindShard(st, 1), placement.Config{MetaReplicas: 9}, 4, true},
+		{metasm.FindShard(st, 1), placement.Config{MetaReplicas: 1}, 1, true},
 		{sh(300, "zzz", 1), placement.Config{}, 0, false},
 	} {
 		if n, ok := placement.DesiredReplicas(st, tc.sp, tc.cfg); n != tc.want || ok != tc.ok {
@@ -828,9 +832,15 @@ func TestHelpers(t *testing.T) {
 	if n, ok := placement.LeaderNode(sp, rs); n != 3 || !ok {
 		t.Errorf("LeaderNode = %d, %v; want 3", n, ok)
 	}
+	if got := placement.Leaders(rs); got[100] != 3 || len(got) != 1 {
+		t.Errorf("Leaders = %v; want map[100:3]", got)
+	}
 	rs[3][0].Term = 2
 	if n, r := placement.LeaderReport(100, rs); n != 1 || r.GetReplicaId() != 1 {
 		t.Errorf("LeaderReport = %d, %v; want node 1", n, r)
+	}
+	if got := placement.Leaders(rs); got[100] != 1 {
+		t.Errorf("Leaders = %v; want map[100:1]", got)
 	}
 	if _, ok := placement.LeaderNode(sp, reps{}.follow(1, 100, 1, 1)); ok {
 		t.Errorf("LeaderNode found a leader among followers")

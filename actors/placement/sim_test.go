@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	metasm "github.com/odgm-go/odgm/actors/meta"
 	"github.com/odgm-go/odgm/actors/placement"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 )
@@ -250,7 +251,7 @@ func (s *sim) execute(a placement.Action) {
 		s.failed++ // not the leader: the executor fails and Plan retries
 		return
 	}
-	sp := placement.Shard(s.state, a.ShardID)
+	sp := metasm.FindShard(s.state, a.ShardID)
 	switch a.Op {
 	case add:
 		if r := placement.Replica(sp, a.ReplicaID); r == nil || r.GetNodeId() != a.NodeID {
