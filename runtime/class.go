@@ -231,6 +231,9 @@ func (n *Node) shardConfig(c *Class) shards.Config {
 // node's RequestTimeout). A class with Replicas > 1 needs its other nodes
 // to register it too before a leader can be elected.
 //
+// On a node of a dynamic cluster, registering a class again with the same
+// shape is a retry (after ErrTimeout, say): it waits for the leaders again.
+//
 // Errors: odgm.ErrInvalidArgument (bad class), odgm.ErrClassExists,
 // odgm.ErrClosed, odgm.ErrTimeout (no leader in time), or a start failure.
 func (n *Node) RegisterClass(ctx context.Context, c Class) error {

@@ -121,10 +121,12 @@ func (n *Node) startLocalShard(cl *class, s *shard, replicaID uint64, members ma
 func (n *Node) registerClustered(ctx context.Context, c Class) error {
 	spec := specOf(&c)
 	n.cl.mu.Lock()
-	if _, ok := n.cl.code[c.Name]; ok {
+	if old, ok := n.cl.code[c.Name]; ok && !meta.SameShape(specOf(&old), spec) {
 		n.cl.mu.Unlock()
 		return fmt.Errorf("%w: %q", odgm.ErrClassExists, c.Name)
 	}
+	// The same class again (a retry after its shards had no leader in
+	// time): its code is replaced and the wait starts over.
 	n.cl.code[c.Name] = c
 	n.cl.mu.Unlock()
 	// A class this node already knows from the cluster gets the code: a

@@ -16,6 +16,7 @@ import (
 	"github.com/odgm-go/odgm"
 	"github.com/odgm-go/odgm/client"
 	"github.com/odgm-go/odgm/internal/apitest"
+	"github.com/odgm-go/odgm/internal/proccluster"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
 )
@@ -181,29 +182,40 @@ func TestInProcessClusterRoutes(t *testing.T) {
 // caught-up members.
 func TestInProcessClusterMetaGrows(t *testing.T) {
 	c := newDynCluster(t, 4)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := c.nodes[1].Status(context.Background())
-		if err == nil {
-			for _, s := range st.GetShards() {
-				if s.GetPlacement().GetShardId() != 1 {
-					continue
-				}
-				caught := 0
-				for _, r := range s.GetPlacement().GetReplicas() {
-					if r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_INITIAL || r.GetState() == odgmv1.ReplicaState_REPLICA_STATE_ACTIVE {
-						caught++
-					}
-				}
-				if caught == 3 {
-					return
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("meta shard did not reach three members: %v", st)
-		}
-		time.Sleep(50 * time.Millisecond)
+	waitStatus(t, c.nodes[1], 30*time.Second, "meta shard on three", func(st *odgmv1.ClusterStatus) bool {
+		return caughtUpReplicas(st, 1) == 3
+	})
+}
+
+// TestInProcessClusterRegisterAgain: registering a class whose shards get
+// no leader in time (a node it needs is down) fails with a timeout; the
+// same registration again, once the node is back, succeeds (it answered
+// ErrClassExists for good: odgm node retried it forever).
+func TestInProcessClusterRegisterAgain(t *testing.T) {
+	c := newDynCluster(t, 3)
+	c.waitSettled(1, 3)
+	if err := c.nodes[3].Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c.nodes[1], 30*time.Second, "node 3 dead", func(st *odgmv1.ClusterStatus) bool {
+		return len(st.GetNodes()) == 3 && !proccluster.AllAlive(st)
+	})
+	cls := runtime.Class{Name: "again", Replicas: 3, Methods: map[string]runtime.Method{
+		"get": func(context.Context, *runtime.Object, []byte) ([]byte, error) { return nil, nil }}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := c.nodes[1].RegisterClass(ctx, cls)
+	cancel()
+	if !errors.Is(err, odgm.ErrTimeout) {
+		t.Fatalf("register with a node down: %v, want a timeout", err)
+	}
+	c.start(3)
+	ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.nodes[1].RegisterClass(ctx, cls); err != nil {
+		t.Fatalf("register again with the node back: %v", err)
+	}
+	if _, err := c.nodes[1].Put(ctx, "again", "x", map[string][]byte{"v": []byte("1")}); err != nil {
+		t.Fatal(err)
 	}
 }
 
