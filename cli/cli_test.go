@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/odgm-go/odgm/internal/loopback"
 	"github.com/odgm-go/odgm/runtime"
 )
 
@@ -70,14 +71,14 @@ func TestUnreachableNode(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns two distinct free loopback addresses.
+func freeAddrs(t *testing.T) (string, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := loopback.Addrs(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a[0], a[1]
 }
 
 // TestInProcessCommands runs the client commands against a one-node
@@ -89,7 +90,8 @@ func TestInProcessCommands(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := runtime.Start(ctx, runtime.Config{Memory: true, RTTMillisecond: 5, RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t),
+	raft, remote := freeAddrs(t)
+	n, err := runtime.Start(ctx, runtime.Config{Memory: true, RTTMillisecond: 5, RaftAddress: raft, RemoteAddress: remote,
 		Bootstrap: true, HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)

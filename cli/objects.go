@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,18 +45,8 @@ func getCommand(g *globals) *cobra.Command {
 
 func printState(w io.Writer, st *odgm.State) {
 	fmt.Fprintf(w, "%s version %d\n", st.ID, st.Version)
-	for _, name := range slices.Sorted(mapKeys(st.Entries)) {
+	for _, name := range slices.Sorted(maps.Keys(st.Entries)) {
 		fmt.Fprintf(w, "%s=%s\n", name, st.Entries[name])
-	}
-}
-
-func mapKeys(m map[string][]byte) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

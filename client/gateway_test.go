@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -11,17 +10,19 @@ import (
 
 	"github.com/odgm-go/odgm/client"
 	"github.com/odgm-go/odgm/internal/apitest"
+	"github.com/odgm-go/odgm/internal/loopback"
 	"github.com/odgm-go/odgm/internal/testcerts"
 	"github.com/odgm-go/odgm/runtime"
 )
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freeAddrs returns two distinct free loopback addresses.
+func freeAddrs(t *testing.T) (string, string) {
+	t.Helper()
+	a, err := loopback.Addrs(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a[0], a[1]
 }
 
 // TestInProcessNodeGateway runs the suite through a Client and the gateway
@@ -33,7 +34,8 @@ func TestInProcessNodeGateway(t *testing.T) {
 	}
 	start := func(t *testing.T) *runtime.Node {
 		return apitest.StartNode(t, func(c *runtime.Config) {
-			c.RaftAddress, c.RemoteAddress, c.GRPCAddress = freeAddr(t), freeAddr(t), "127.0.0.1:0"
+			c.RaftAddress, c.RemoteAddress = freeAddrs(t)
+			c.GRPCAddress = "127.0.0.1:0"
 			c.Bootstrap = true
 			c.HeartbeatInterval, c.NodeDeadTimeout = 100*time.Millisecond, 2*time.Second
 		})
@@ -61,7 +63,8 @@ func TestInProcessNodeGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := apitest.StartNode(t, func(c *runtime.Config) {
-			c.RaftAddress, c.RemoteAddress, c.GRPCAddress = freeAddr(t), freeAddr(t), "127.0.0.1:0"
+			c.RaftAddress, c.RemoteAddress = freeAddrs(t)
+			c.GRPCAddress = "127.0.0.1:0"
 			c.Bootstrap = true
 			c.HeartbeatInterval, c.NodeDeadTimeout = 100*time.Millisecond, 2*time.Second
 			c.TLS = files["node"]

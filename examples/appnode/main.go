@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/odgm-go/odgm"
 	"github.com/odgm-go/odgm/cli"
 	"github.com/odgm-go/odgm/client"
+	"github.com/odgm-go/odgm/internal/loopback"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
 )
@@ -75,15 +75,6 @@ func main() {
 // startError is a node process that exited while the cluster started.
 type startError struct{ error }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func demo() error {
 	self, err := os.Executable()
 	if err != nil {
@@ -105,14 +96,11 @@ func demo() error {
 		}
 	}()
 	for id := 1; id <= 3; id++ {
-		raft, err := freeAddr()
+		addrs, err := loopback.Addrs(2)
 		if err != nil {
 			return err
 		}
-		remote, err := freeAddr()
-		if err != nil {
-			return err
-		}
+		raft, remote := addrs[0], addrs[1]
 		join := "bootstrap: true"
 		if id > 1 {
 			join = "seeds: [" + remotes[0] + "]"
