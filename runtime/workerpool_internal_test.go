@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestWorkerPool: every scheduled function runs, beyond the pool's bound
-// and after it has stopped, and stop waits for the workers.
+// and after it has stopped.
 func TestWorkerPool(t *testing.T) {
 	p := newWorkerPool(4)
 	var wg sync.WaitGroup
@@ -36,5 +38,27 @@ func TestWorkerPool(t *testing.T) {
 	}
 	if p.mu.workers > 4 {
 		t.Fatalf("%d workers, at most 4", p.mu.workers)
+	}
+}
+
+// TestWorkerPoolStopWaits: stop(true) returns only once a worker busy when
+// the pool stops has finished its function.
+func TestWorkerPoolStopWaits(t *testing.T) {
+	p := newWorkerPool(1)
+	busy, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	p.Schedule(func() { // the pool's first: it starts the worker
+		close(busy)
+		<-release
+		time.Sleep(10 * time.Millisecond)
+		finished.Store(true)
+	})
+	<-busy
+	stopped := make(chan struct{})
+	go func() { p.stop(true); close(stopped) }()
+	close(release)
+	<-stopped
+	if !finished.Load() {
+		t.Fatal("stop(true) returned while a worker was still running its function")
 	}
 }
