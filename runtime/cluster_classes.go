@@ -407,7 +407,9 @@ func (n *Node) Status(ctx context.Context) (*odgmv1.ClusterStatus, error) {
 		out.Shards = append(out.Shards, ss)
 	}
 	out.Classes = st.GetClasses()
-	return out, nil
+	// The caller's own: out shares messages with the state, which is the
+	// meta shard's own on the meta leader.
+	return proto.Clone(out).(*odgmv1.ClusterStatus), nil
 }
 
 // staticStatus is Status outside a dynamic cluster: this node's view.

@@ -22,6 +22,11 @@ const ShardID uint64 = 1
 const maxSnapshotBytes = 256 << 20
 
 // StateMachine is the meta shard's state machine (dragonboat IStateMachine).
+//
+// Its state is never modified once published: Update applies a command to
+// a copy and publishes the copy if the command changed something, so that
+// Lookup hands out the state itself — read on every heartbeat by the meta
+// leader, which once cloned it each time — and readers share it.
 type StateMachine struct {
 	mu    sync.RWMutex
 	state *odgmv1.ClusterState
@@ -40,7 +45,11 @@ func (m *StateMachine) Update(e sm.Entry) (sm.Result, error) {
 	if err := proto.Unmarshal(e.Cmd, &cmd); err != nil {
 		res.Message = "undecodable meta command: " + err.Error()
 	} else {
-		apply(m.state, &cmd, res)
+		next := proto.Clone(m.state).(*odgmv1.ClusterState)
+		apply(next, &cmd, res)
+		if next.GetVersion() != m.state.GetVersion() {
+			m.state = next
+		}
 	}
 	res.Version = m.state.GetVersion()
 	m.mu.Unlock()
@@ -175,11 +184,12 @@ func FindShard(st *odgmv1.ClusterState, id uint64) *odgmv1.ShardPlacement {
 	return st.GetShards()[i]
 }
 
-// Lookup returns a deep copy of the state; the query is ignored.
+// Lookup returns the state (the query is ignored). It is shared and never
+// modified: callers must not modify it either.
 func (m *StateMachine) Lookup(any) (any, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return proto.Clone(m.state).(*odgmv1.ClusterState), nil
+	return m.state, nil
 }
 
 // SaveSnapshot writes the state as one protobuf.

@@ -116,3 +116,22 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal("a corrupt snapshot was accepted")
 	}
 }
+
+// TestPublishedStateUnchanged: a state handed out by Lookup is shared, so
+// no later command — applied, refused or a no-op — may modify it.
+func TestPublishedStateUnchanged(t *testing.T) {
+	m := New(ShardID, 1)
+	update(t, m, &odgmv1.MetaCommand{PutNodes: []*odgmv1.NodeInfo{{NodeId: 1, RaftAddress: "a:1", RemoteAddress: "a:2"}}})
+	before := state(t, m)
+	want := proto.Clone(before)
+	update(t, m, &odgmv1.MetaCommand{PutNodes: []*odgmv1.NodeInfo{{NodeId: 1, RaftAddress: "a:1", RemoteAddress: "b:2"}},
+		CreateClasses: []*odgmv1.ClassSpec{{Name: "kv", Partitions: 1, Replicas: 1}}})
+	update(t, m, &odgmv1.MetaCommand{ExpectedVersion: u64(0), RemoveNodes: []uint64{1}})
+	update(t, m, &odgmv1.MetaCommand{CreateClasses: []*odgmv1.ClassSpec{{Name: "kv", Partitions: 2, Replicas: 1}}})
+	if !proto.Equal(before, want) {
+		t.Fatalf("a published state changed: %v, was %v", before, want)
+	}
+	if after := state(t, m); after.GetVersion() != 2 || len(after.GetClasses()) != 1 {
+		t.Fatalf("state after the change: %v", after)
+	}
+}
