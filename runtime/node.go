@@ -20,7 +20,6 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/lni/dragonboat/v4/config"
 	"github.com/lni/dragonboat/v4/logger"
-	chantransport "github.com/lni/dragonboat/v4/plugin/chan"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -119,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if n.addr, err = placeholderAddress(n.cfg.DataDir); err != nil {
 			return nil, err
 		}
-		transport = &inProcessTransport{}
+		transport = shards.InProcessTransport()
 	}
 	n.comp, err = storage.Open(ctx, n.cfg.Storage, storage.WithLogger(n.log))
 	if err != nil {
@@ -231,14 +230,6 @@ func placeholderAddress(dir string) (string, error) {
 	}
 	return addr, nil
 }
-
-// inProcessTransport is dragonboat's channel transport, whose Validate
-// panics.
-type inProcessTransport struct {
-	chantransport.ChanTransportFactory
-}
-
-func (*inProcessTransport) Validate(string) bool { return true }
 
 // Config returns the node's completed config.
 func (n *Node) Config() Config { return n.cfg }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lni/dragonboat/v4"
 	"github.com/lni/dragonboat/v4/config"
+	chantransport "github.com/lni/dragonboat/v4/plugin/chan"
 	"github.com/lni/dragonboat/v4/raftio"
 	sm "github.com/lni/dragonboat/v4/statemachine"
 	"google.golang.org/protobuf/proto"
@@ -61,8 +62,8 @@ type HostConfig struct {
 	// each replica opens its app store in it. Required. The Host does not
 	// close it.
 	Storage *storage.Composite
-	// Transport replaces dragonboat's TCP transport (e.g. plugin/chan in
-	// tests). Nil means TCP.
+	// Transport replaces dragonboat's TCP transport (e.g.
+	// InProcessTransport). Nil means TCP.
 	Transport config.TransportFactory
 	// ProposalTimeout bounds an asynchronous proposal, and each attempt of
 	// a linearizable read (Read tries again while its context allows).
@@ -620,3 +621,14 @@ func (h *Host) Close() error {
 	dirs.Unlock()
 	return nil
 }
+
+// InProcessTransport returns dragonboat's channel transport, for NodeHosts
+// of one process (a single node, tests, benchmarks): its own Validate
+// panics, so this one accepts any address.
+func InProcessTransport() config.TransportFactory { return &inProcessTransport{} }
+
+type inProcessTransport struct {
+	chantransport.ChanTransportFactory
+}
+
+func (*inProcessTransport) Validate(string) bool { return true }

@@ -48,7 +48,6 @@ import (
 	"time"
 
 	"github.com/lni/dragonboat/v4/config"
-	chantransport "github.com/lni/dragonboat/v4/plugin/chan"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -59,6 +58,7 @@ import (
 	"github.com/odgm-go/odgm/internal/loopback"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
+	"github.com/odgm-go/odgm/shards"
 	"github.com/odgm-go/odgm/storage"
 )
 
@@ -301,7 +301,7 @@ func startCeiling(ctx context.Context, dir string, members []string, node runtim
 		LogDB: func(i int) config.LogDBFactory { return factories[i] },
 		Raft:  shard.RaftConfig(0, 0), Kind: rawshard.KV}
 	if len(members) == 1 {
-		cfg.Transport = &inProcessTransport{}
+		cfg.Transport = shards.InProcessTransport()
 	}
 	var err error
 	if c.shard, err = rawshard.Start(cfg); err != nil {
@@ -338,14 +338,6 @@ func (c *ceiling) close() {
 		comp.Close()
 	}
 }
-
-// inProcessTransport is dragonboat's channel transport, whose Validate
-// panics (as in package runtime).
-type inProcessTransport struct {
-	chantransport.ChanTransportFactory
-}
-
-func (*inProcessTransport) Validate(string) bool { return true }
 
 // run is report.RunLoad for this benchmark: version mismatches between
 // callers of one object are neither successes nor failures.
