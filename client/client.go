@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/odgm-go/odgm"
-	"github.com/odgm-go/odgm/internal/grpcsettle"
 	"github.com/odgm-go/odgm/internal/remoteguard"
 	"github.com/odgm-go/odgm/internal/wire"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
@@ -28,10 +27,6 @@ import (
 // a client sends *odgmv1.Request to actor.NewPID(nodeAddress, GatewayName)
 // and gets a *odgmv1.Response back.
 const GatewayName = "gateway"
-
-// startMu serialises starting protoactor remotes: remote.Start sets gRPC's
-// process-wide logger, a data race when two start at once.
-var startMu sync.Mutex
 
 // Client is the object API of an ODGM cluster for a process that is not a
 // node, over protoactor remote. It implements odgm.Objects; its methods
@@ -97,18 +92,16 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 		rcfg = append(rcfg, remote.WithAdvertisedHost(o.advertised))
 	}
 
-	startMu.Lock()
-	defer startMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, odgm.FromContext(err)
 	}
 	sys := actor.NewActorSystemWithConfig(actor.Configure(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) })))
 	r := remote.NewRemote(sys, remote.Configure(o.host, o.port, rcfg...))
-	probe, err := startRemote(r, sys, o.serverCreds == nil && o.advertised == "")
+	probe, err := remoteguard.Start(r, sys, o.serverCreds == nil && o.advertised == "")
 	if err != nil {
 		sys.Shutdown()
-		return nil, err
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{timeout: o.timeout, sys: sys, remote: r, probe: probe, closed: make(chan struct{})}
 	for _, a := range addrs {
@@ -118,22 +111,6 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 	_, _ = rand.Read(b[:])
 	c.reqPrefix = "c-" + hex.EncodeToString(b[:])
 	return c, nil
-}
-
-// startRemote starts r, turning its panic (it panics when it cannot
-// listen) into an error; with probe, it then settles the new server and
-// returns the probe connection (see grpcsettle.Settle).
-func startRemote(r *remote.Remote, sys *actor.ActorSystem, probe bool) (conn net.Conn, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("client: start remote: %v", p)
-		}
-	}()
-	r.Start()
-	if probe {
-		conn = grpcsettle.Settle(sys.Address())
-	}
-	return conn, nil
 }
 
 // Address is the client's own remote address, where nodes send responses.
@@ -148,27 +125,10 @@ func (c *Client) Close() error {
 		c.mu.closed = true
 		c.mu.Unlock()
 		close(c.closed)
-		startMu.Lock() // no remote starts while this one's gRPC shuts down
-		defer startMu.Unlock()
-		shutdownRemote(c.sys, c.remote, c.probe)
+		remoteguard.Shutdown(c.sys, c.remote, c.probe)
+		c.sys.Shutdown()
 	})
 	return nil
-}
-
-// shutdownRemote stops r and sys. Not with r.Shutdown(true): it
-// writes endpoint-manager fields that a connection lost at the same time
-// reads from another goroutine (a data race in protoactor). Instead it
-// stops the endpoint actors (each closes its connection), then the gRPC
-// server, then the actor system.
-func shutdownRemote(sys *actor.ActorSystem, r *remote.Remote, probe net.Conn) {
-	for _, name := range []string{"EndpointSupervisor", "activator"} {
-		_ = sys.Root.StopFuture(actor.NewPID(sys.Address(), name)).Wait()
-	}
-	r.Shutdown(false)
-	if probe != nil {
-		probe.Close()
-	}
-	sys.Shutdown()
 }
 
 // reply is the process that receives one attempt's response: a stand-in

@@ -20,6 +20,7 @@ import (
 	"github.com/odgm-go/odgm"
 	"github.com/odgm-go/odgm/actors/meta"
 	"github.com/odgm-go/odgm/actors/placement"
+	"github.com/odgm-go/odgm/internal/remoteguard"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/shards"
 )
@@ -31,10 +32,6 @@ const maxGatewayRequests = 4096
 // gatewayName is the name of every node's gateway actor: remote clients
 // and other nodes send it requests, heartbeats and membership changes.
 const gatewayName = "gateway"
-
-// remoteStart serialises protoactor remote starts in this process (Start
-// sets gRPC's global logger).
-var remoteStart sync.Mutex
 
 // cluster is a node's part in a dynamic cluster (Config.RemoteAddress).
 type cluster struct {
@@ -111,9 +108,9 @@ func (n *Node) startCluster() (err error) {
 		return err
 	}
 	c.remote = remote.NewRemote(n.sys, remote.Configure(host, port, ropts...))
-	remoteStart.Lock()
-	c.remote.Start()
-	remoteStart.Unlock()
+	if _, err := remoteguard.Start(c.remote, n.sys, false); err != nil {
+		return fmt.Errorf("runtime: %w", err)
+	}
 	n.cl = c
 	c.gateway, err = n.sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &gateway{c: c} }), gatewayName)
 	if err != nil {
@@ -158,13 +155,7 @@ func (c *cluster) stopCluster() {
 	c.cancelBase()
 	c.wg.Wait()
 	c.n.stopGRPC()
-	// Not Shutdown(true): it races with a connection lost at the same
-	// moment (a data race inside protoactor). The endpoint actors are
-	// stopped first (each closes its connection), then the server.
-	for _, name := range []string{"EndpointSupervisor", "activator"} {
-		_ = c.n.sys.Root.StopFuture(actor.NewPID(c.n.sys.Address(), name)).Wait()
-	}
-	c.remote.Shutdown(false)
+	remoteguard.Shutdown(c.n.sys, c.remote, nil)
 }
 
 // recordKey is where the node records its replica of a shard (in its own

@@ -2,7 +2,6 @@ package apitest
 
 import (
 	"context"
-	"github.com/odgm-go/odgm/internal/grpcsettle"
 	"log/slog"
 	"sync"
 	"testing"
@@ -25,8 +24,7 @@ type Handler func(context.Context, *odgmv1.Request) *odgmv1.Response
 // *odgmv1.Request with h's Response (none if it is nil), each on a
 // goroutine of its own. It
 // returns the remote address and stops everything, waiting for those
-// goroutines, when the test ends. Start it before any concurrent
-// client.Dial: protoactor's remote start sets gRPC's global logger.
+// goroutines, when the test ends.
 func StandInGateway(t testing.TB, h Handler) string {
 	t.Helper()
 	sys := actor.NewActorSystemWithConfig(actor.Configure(
@@ -34,8 +32,10 @@ func StandInGateway(t testing.TB, h Handler) string {
 	r := remote.NewRemote(sys, remote.Configure("127.0.0.1", 0,
 		remote.WithServerOptions(append(remoteguard.ServerOptions(0), grpc.WaitForHandlers(true))...),
 		remote.WithDialOptions(append(remoteguard.DialOptions(0), grpc.WithTransportCredentials(insecure.NewCredentials()))...)))
-	r.Start()
-	probe := grpcsettle.Settle(sys.Address())
+	probe, err := remoteguard.Start(r, sys, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex // orders every wg.Add before the cleanup's Wait
@@ -73,14 +73,7 @@ func StandInGateway(t testing.TB, h Handler) string {
 		mu.Unlock()
 		cancel()
 		wg.Wait()
-		// Not r.Shutdown(true): see client.shutdownRemote.
-		for _, name := range []string{"EndpointSupervisor", "activator"} {
-			_ = sys.Root.StopFuture(actor.NewPID(sys.Address(), name)).Wait()
-		}
-		r.Shutdown(false)
-		if probe != nil {
-			probe.Close()
-		}
+		remoteguard.Shutdown(sys, r, probe)
 		sys.Shutdown()
 	})
 	return sys.Address()

@@ -64,4 +64,9 @@
 //
 // [DialOptions] carries no transport credentials: add them (protoactor's
 // default, replaced by WithDialOptions, is insecure).
+//
+// [Start] and [Shutdown] start and stop a remote for nodes, clients and
+// test stand-ins alike: under one process-wide lock (remote.Start sets
+// gRPC's process-wide logger), with a failed listen as an error rather than
+// protoactor's panic, and without Shutdown(true)'s race.
 package remoteguard

@@ -3,7 +3,6 @@ package remoteguard_test
 import (
 	"bytes"
 	"context"
-	"github.com/odgm-go/odgm/internal/remotetest"
 	"io"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/odgm-go/odgm/internal/remoteguard"
+	"github.com/odgm-go/odgm/internal/remotetest"
 )
 
 const limit = 1 << 20
