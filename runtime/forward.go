@@ -115,13 +115,23 @@ func (n *Node) forward(ctx context.Context, node uint64, req *odgmv1.Request) (*
 	}
 	req.Hops = hopsOf(ctx) + 1
 	req.TimeoutMs = uint64(left.Milliseconds())
-	wait := min(left, forwardAttempt+left/2)
-	v, err := n.sys.Root.RequestFuture(newGatewayPID(info.GetRemoteAddress()), req, wait).Result()
-	switch {
-	case errors.Is(err, actor.ErrTimeout), errors.Is(err, actor.ErrDeadLetter):
+	// The reply box Node.send uses, not a future: no future and goroutine
+	// per forward, and the caller's cancellation ends the wait.
+	box, done := n.newReplyBox()
+	defer done()
+	n.sys.Root.RequestWithCustomSender(newGatewayPID(info.GetRemoteAddress()), req, box.pid)
+	t := time.NewTimer(min(left, forwardAttempt+left/2))
+	defer t.Stop()
+	var v any
+	select {
+	case v = <-box.c:
+	case <-t.C:
 		return nil, fmt.Errorf("%w: node %d did not answer", odgm.ErrUnavailable, node)
-	case err != nil:
-		return nil, fmt.Errorf("%w: node %d: %v", odgm.ErrUnavailable, node, err)
+	case <-ctx.Done():
+		return nil, odgm.FromContext(ctx.Err())
+	}
+	if _, ok := v.(*actor.DeadLetterResponse); ok {
+		return nil, fmt.Errorf("%w: node %d did not answer", odgm.ErrUnavailable, node)
 	}
 	resp, ok := v.(*odgmv1.Response)
 	if !ok {
