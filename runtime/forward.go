@@ -176,14 +176,17 @@ func (n *Node) listShard(ctx context.Context, c *class, p int, q ListOptions, co
 	s := c.shards[p]
 	part := uint32(p)
 	resp, ok, err := n.routedShard(ctx, s, func() *odgmv1.Request {
-		return &odgmv1.Request{Op: &odgmv1.Request_List{List: &odgmv1.ListRequest{Class: c.Name, Prefix: q.Prefix,
-			Limit: wire.LimitToProto(q.Limit), Cursor: q.Cursor, Stale: cons == shards.Stale, Partition: &part}}}
+		q.Stale = cons == shards.Stale
+		l := wire.ListRequest(c.Name, q)
+		l.Partition = &part
+		return &odgmv1.Request{Op: &odgmv1.Request_List{List: l}}
 	})
 	if ok {
 		if err != nil {
 			return nil, err
 		}
-		return &shards.ObjectList{IDs: resp.GetList().GetIds(), Next: resp.GetList().GetNext()}, nil
+		p := wire.PageFromProto(resp.GetList())
+		return &shards.ObjectList{IDs: p.IDs, Next: p.Next}, nil
 	}
 	if s.hosted() == nil {
 		return nil, n.notHosted(c, s)
