@@ -16,6 +16,7 @@ import (
 	"github.com/odgm-go/odgm"
 	"github.com/odgm-go/odgm/client"
 	"github.com/odgm-go/odgm/internal/apitest"
+	"github.com/odgm-go/odgm/internal/loopback"
 	"github.com/odgm-go/odgm/internal/proccluster"
 	odgmv1 "github.com/odgm-go/odgm/messages/odgm/v1"
 	"github.com/odgm-go/odgm/runtime"
@@ -28,6 +29,7 @@ type dynCluster struct {
 	dir   string
 	nodes map[uint64]*runtime.Node
 	cfgs  map[uint64]runtime.Config
+	mod   func(*runtime.Config)
 }
 
 func newDynCluster(t *testing.T, n int) *dynCluster { return newDynClusterWith(t, n, nil) }
@@ -40,26 +42,9 @@ func newDynClusterWith(t *testing.T, n int, mod func(*runtime.Config)) *dynClust
 	if raceEnabled && os.Getenv("ODGM_RACE_ANYWAY") == "" {
 		t.Skip("several protoactor remotes in one process race inside protoactor; run without -race (make test does)")
 	}
-	c := &dynCluster{t: t, dir: t.TempDir(), nodes: map[uint64]*runtime.Node{}, cfgs: map[uint64]runtime.Config{}}
-	seed := ""
+	c := &dynCluster{t: t, dir: t.TempDir(), nodes: map[uint64]*runtime.Node{}, cfgs: map[uint64]runtime.Config{}, mod: mod}
 	for id := uint64(1); id <= uint64(n); id++ {
-		cfg := runtime.Config{
-			DataDir: filepath.Join(c.dir, fmt.Sprint("n", id)), NodeID: id, RTTMillisecond: 10,
-			RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t),
-			HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id),
-		}
-		if mod != nil {
-			mod(&cfg)
-		}
-		if id == 1 {
-			cfg.Bootstrap = true
-			seed = cfg.RemoteAddress
-		} else {
-			cfg.Seeds = []string{seed}
-		}
-		c.cfgs[id] = cfg
-		c.start(id)
+		c.add(id)
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
@@ -67,6 +52,32 @@ func newDynClusterWith(t *testing.T, n int, mod func(*runtime.Config)) *dynClust
 		}
 	})
 	return c
+}
+
+// add configures node id (node 1 bootstraps, the others join through it)
+// and starts it.
+func (c *dynCluster) add(id uint64) *runtime.Node {
+	c.t.Helper()
+	a, err := loopback.Addrs(2)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := runtime.Config{
+		DataDir: filepath.Join(c.dir, fmt.Sprint("n", id)), NodeID: id, RTTMillisecond: 10,
+		RaftAddress: a[0], RemoteAddress: a[1],
+		HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id),
+	}
+	if c.mod != nil {
+		c.mod(&cfg)
+	}
+	if id == 1 {
+		cfg.Bootstrap = true
+	} else {
+		cfg.Seeds = []string{c.cfgs[1].RemoteAddress}
+	}
+	c.cfgs[id] = cfg
+	return c.start(id)
 }
 
 func (c *dynCluster) start(id uint64) *runtime.Node {
@@ -79,29 +90,11 @@ func (c *dynCluster) start(id uint64) *runtime.Node {
 	return n
 }
 
-// waitNodes waits until node id's status lists want nodes and every shard
-// has a leader.
+// waitSettled waits until node id's status lists the given number of
+// nodes and every shard has a leader.
 func (c *dynCluster) waitSettled(id uint64, nodes int) *odgmv1.ClusterStatus {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := c.nodes[id].Status(context.Background())
-		if err == nil && len(st.GetNodes()) == nodes {
-			ok := true
-			for _, s := range st.GetShards() {
-				if s.GetLeaderNode() == 0 {
-					ok = false
-				}
-			}
-			if ok {
-				return st
-			}
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("cluster did not settle: %v %v", st, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStatus(c.t, c.nodes[id], 30*time.Second, "settled", settled(nodes))
 }
 
 func TestInProcessClusterRoutes(t *testing.T) {
@@ -118,31 +111,20 @@ func TestInProcessClusterRoutes(t *testing.T) {
 	if err := c.nodes[1].CreateClass(ctx, &odgmv1.ClassSpec{Name: "kv", Partitions: 4, Replicas: 3}); err != nil {
 		t.Fatal(err)
 	}
-	// Every node learns the class and every shard gets a leader.
+	// Every node learns the class and its shards' placement.
 	for id := range c.nodes {
-		for {
-			st, _ := c.nodes[id].Status(ctx)
-			if len(st.GetClasses()) == 1 && len(st.GetShards()) == 5 {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("node %d: class not known: %d classes", id, len(st.GetClasses()))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitStatus(t, c.nodes[id], 60*time.Second, "class known", func(st *odgmv1.ClusterStatus) bool {
+			return len(st.GetClasses()) == 1 && len(st.GetShards()) == 5
+		})
 	}
 	const objects = 40
 	for i := range objects {
 		id := "obj-" + strconv.Itoa(i)
-		for {
+		if err := retry(30*time.Second, func(ctx context.Context) error {
 			_, err := c.nodes[1].Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, runtime.RequestID("put-"+id))
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, odgm.ErrUnavailable) || ctx.Err() != nil {
-				t.Fatalf("put %s: %v", id, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return err
+		}); err != nil {
+			t.Fatalf("put %s: %v", id, err)
 		}
 	}
 	for i := range objects {
@@ -231,23 +213,14 @@ func TestInProcessClusterRebalances(t *testing.T) {
 	}
 	for i := range 20 {
 		id := "r" + strconv.Itoa(i)
-		for {
+		if err := retry(30*time.Second, func(ctx context.Context) error {
 			_, err := c.nodes[2].Put(ctx, "kv", id, map[string][]byte{"v": []byte(id)}, runtime.RequestID("put-"+id))
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("put %s: %v", id, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return err
+		}); err != nil {
+			t.Fatalf("put %s: %v", id, err)
 		}
 	}
-	c.cfgs[4] = runtime.Config{
-		DataDir: filepath.Join(c.dir, "n4"), NodeID: 4, RTTMillisecond: 10,
-		RaftAddress: freeAddr(t), RemoteAddress: freeAddr(t), Seeds: c.cfgs[2].Seeds,
-		HeartbeatInterval: 100 * time.Millisecond, NodeDeadTimeout: 2 * time.Second,
-	}
-	c.start(4)
+	c.add(4)
 	for {
 		st, err := c.nodes[1].Status(ctx)
 		if err == nil && len(st.GetNodes()) == 4 {
